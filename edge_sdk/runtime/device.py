@@ -1,0 +1,161 @@
+"""The Device: runs a firmware image on a backend, tile by tile, following its schedule.
+
+    import edge_sdk
+    image = edge_sdk.load_firmware("firmware_images/sample_lightspeeur.edgefw")
+    dev = edge_sdk.Device()                 # "auto": emulator if built, else reference
+    dev.load(image)
+    result = dev.run(frame)                 # uint8 HWC (or NHWC) of image.input_shape
+
+``result.codes`` are the last chip layer's integer outputs (uint8 activation codes,
+or int32 raw accumulators), ``result.output`` the network's float32 output (host
+layers applied, or the chip output dequantized), ``result.taps`` every layer's
+output when ``run(frame, taps=True)``.  One Device per thread; kernels release the
+GIL, so several Devices run in parallel.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Union
+
+import numpy as np
+
+from ..arith import convert_input
+from ..errors import BackendError, InputError
+from ..network import Network
+from ..tiling import compute_schedule, layer_tiles
+from .backend import Backend
+from .host import dequantize, run_host_layer
+
+BACKENDS = ("auto", "emulator", "reference")
+
+
+@dataclass
+class RunResult:
+    codes: np.ndarray  # last chip layer: uint8 codes or int32 raw accumulators (HWC; N-first for batches)
+    output: np.ndarray  # float32 network output
+    taps: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+def make_backend(name: str = "auto") -> Backend:
+    """A backend by name; "auto" honours $EDGE_SDK_BACKEND, then prefers the emulator."""
+    from . import emulator
+    from .reference import ReferenceBackend
+
+    if name == "auto":
+        name = os.environ.get("EDGE_SDK_BACKEND", "auto")
+        if name == "auto":
+            name = "emulator" if emulator.AVAILABLE else "reference"
+            if name == "reference":
+                emulator.warn_missing()
+    if name not in BACKENDS[1:]:
+        raise BackendError(f"unknown backend {name!r}; choose one of {BACKENDS}")
+    if name == "reference":
+        return ReferenceBackend()
+    return emulator.EmulatorBackend()
+
+
+class Device:
+    """One accelerator (emulated); not shared between threads."""
+
+    def __init__(self, backend: Union[str, Backend] = "auto") -> None:
+        self.backend = backend if isinstance(backend, Backend) else make_backend(backend)
+        self.network: Network | None = None
+        self.image: Any = None
+        self._tiles: dict[int, list] = {}
+
+    def load(self, image: Any) -> Device:
+        """Load a FirmwareImage, a Network, image bytes or a path to an image file."""
+        if isinstance(image, (bytes, bytearray, memoryview, str, Path)):
+            from ..firmware import load_firmware
+
+            image = load_firmware(image)
+        net = image if isinstance(image, Network) else getattr(image, "network", None)
+        if not isinstance(net, Network):
+            raise InputError(f"Device.load expects a FirmwareImage, Network, bytes or path, found {type(image).__name__}")
+        if net.schedule is None:
+            net.schedule = compute_schedule(net)
+        self.image, self.network = image, net
+        self.backend.load(net)
+        self._tiles = {
+            ls.layer: layer_tiles(net, ls.layer, ls.band_rows, ls.group_channels) for ls in net.schedule.layers
+        }
+        return self
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        return tuple(self._net().input_shape)
+
+    def _net(self) -> Network:
+        if self.network is None:
+            raise BackendError("no firmware loaded: call Device.load(image) first")
+        return self.network
+
+    def _check_frame(self, frame: Any) -> np.ndarray:
+        want = self.input_shape
+        if not isinstance(frame, np.ndarray):
+            raise InputError(f"frame must be a numpy uint8 array of shape {want} or (N, *{want}), "
+                             f"found {type(frame).__name__}")
+        if frame.dtype != np.uint8:
+            raise InputError(f"frame dtype must be uint8, found {frame.dtype} (convert and scale to 0..255 first)")
+        if frame.shape[-3:] != want or frame.ndim not in (3, 4):
+            raise InputError(f"frame shape must be {want} (HWC) or (N, *{want}) (NHWC), found {frame.shape}")
+        return frame
+
+    def run(self, frame: np.ndarray, *, taps: bool = False) -> RunResult:
+        """Run one HWC frame or an NHWC batch; see the module docstring for the result."""
+        frame = self._check_frame(frame)
+        if frame.ndim == 3:
+            return self._run_one(frame, taps)
+        results = [self._run_one(f, taps) for f in frame]
+        stacked_taps = {k: np.stack([r.taps[k] for r in results]) for k in results[0].taps} if taps else {}
+        return RunResult(np.stack([r.codes for r in results]), np.stack([r.output for r in results]), stacked_taps)
+
+    def _run_one(self, frame: np.ndarray, taps: bool) -> RunResult:
+        net = self._net()
+        x = convert_input(frame, net.profile)
+        outs: list[np.ndarray] = []
+        for i, layer in enumerate(net.layers):
+            srcs = [x if s < 0 else outs[s] for s in layer.inputs]
+            if layer.on_chip:
+                outs.append(self._run_chip_layer(i, srcs))
+            else:
+                producer = net.layers[layer.inputs[0]]
+                src = dequantize(srcs[0], producer) if producer.on_chip else srcs[0]
+                outs.append(run_host_layer(layer, src))
+        last_chip = net.n_chip - 1
+        codes = outs[last_chip]
+        output = outs[-1] if net.n_chip < len(net.layers) else dequantize(codes, net.layers[last_chip])
+        tapped = {layer.name: out for layer, out in zip(net.layers, outs)} if taps else {}
+        return RunResult(codes, output.reshape(-1) if output.shape[:2] == (1, 1) else output, tapped)
+
+    def _run_chip_layer(self, index: int, srcs: list[np.ndarray]) -> np.ndarray:
+        net, be = self._net(), self.backend
+        layer = net.layers[index]
+        dtype = np.int32 if layer.output == "raw" else np.uint8
+        out = np.empty(layer.out_shape, dtype=dtype)
+        for t in self._tiles[index]:
+            for slot, src in enumerate(srcs):
+                be.write_tile(slot, src[t.in_row0: t.in_row0 + t.in_rows, :, t.in_ch0: t.in_ch0 + t.in_chn])
+            be.run(index, t)
+            out[t.out_row0: t.out_row0 + t.out_rows, :, t.ch0: t.ch0 + t.chn] = be.read_tile()
+        return out
+
+    def describe(self) -> dict[str, Any]:
+        """What is loaded: backend, profile, shapes, and per layer op, bits and tiling."""
+        net = self._net()
+        layers = []
+        for i, layer in enumerate(net.layers):
+            entry = {"index": i, "name": layer.name, "op": layer.op, "target": "chip" if layer.on_chip else "host",
+                     "in_shape": list(layer.in_shape), "out_shape": list(layer.out_shape),
+                     "weight_bits": layer.weight_bits, "act_bits": layer.act_bits}
+            if layer.on_chip:
+                ls = net.schedule.for_layer(i)
+                entry["tiles"] = len(self._tiles[i])
+                entry["activation_sram_bits"] = ls.act_bits
+                entry["weight_sram_bits"] = ls.weight_bits
+            layers.append(entry)
+        return {"backend": self.backend.name, "profile": net.profile.id, "input_shape": list(net.input_shape),
+                "metadata": dict(net.metadata), "layers": layers}
