@@ -2,28 +2,37 @@
 PY      ?= python3
 VENV    := .venv
 BIN     := $(VENV)/bin
-EXTRAS  ?= runtime,host,server,dev
-STAMP   := $(VENV)/.installed-$(subst $(comma),_,$(EXTRAS))
-comma   := ,
+PIP     := $(BIN)/python -m pip install -q
+DEMO_EXTRAS := runtime,host,server
+TEST_EXTRAS := runtime,host,server,train,dev
 PYTEST_ARGS ?=
 
-.PHONY: install build test demo bench lint format fuzz clean
+.PHONY: install install-test build test demo bench lint format fuzz clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip
+	$(PIP) --upgrade pip
+	# build tools in the venv, so the Cython extension builds in place without build isolation
+	$(PIP) "Cython>=3.0" "setuptools>=68" wheel "numpy>=1.24"
 
-$(STAMP): $(BIN)/python pyproject.toml setup.py
-	$(BIN)/python -m pip install -q -e ".[$(EXTRAS)]"
+$(VENV)/.demo-installed: $(BIN)/python pyproject.toml setup.py
+	$(PIP) --no-build-isolation -e ".[$(DEMO_EXTRAS)]"
 	@touch $@
 
-install: $(STAMP) build
+# torch is pinned to the CPU build (the only torch spec that does not pull GBs of CUDA packages here).
+$(VENV)/.test-installed: $(VENV)/.demo-installed
+	$(PIP) torch==2.13.0
+	$(PIP) --no-build-isolation -e ".[$(TEST_EXTRAS)]"
+	@touch $@
 
-# Rebuilds the Cython extensions in place (cheap when nothing changed).
-build: $(STAMP)
+install: $(VENV)/.demo-installed build
+install-test: $(VENV)/.test-installed build
+
+# (Re)builds the Cython extensions in place; cheap when nothing changed.
+build: $(VENV)/.demo-installed
 	$(BIN)/python setup.py -q build_ext --inplace
 
-test: install
+test: install-test
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 demo: install
@@ -32,15 +41,15 @@ demo: install
 bench: install
 	$(BIN)/python -m benchmarks.run
 
-lint: install
+lint: install-test
 	$(BIN)/ruff check edge_sdk tests tools examples benchmarks
 	$(BIN)/ruff format --check edge_sdk tests tools examples benchmarks
 
-format: install
+format: install-test
 	$(BIN)/ruff format edge_sdk tests tools examples benchmarks
 
 fuzz: install
 	$(BIN)/python tools/fuzz_firmware.py --iterations 200000
 
 clean:
-	rm -rf build $(VENV) edge_sdk/**/*.so edge_sdk/*.so
+	rm -rf build $(VENV) edge_sdk/*.so edge_sdk/*/*.so
