@@ -1,0 +1,87 @@
+"""Run descriptor methods over an evaluation set and score them (``edge-sdk retrieval-eval``)."""
+
+from __future__ import annotations
+
+import time
+from typing import Callable, Optional, Sequence
+
+import numpy as np
+
+from .encoding import decode, encode, encoded_size
+from .evalset import EvalSet
+from .metrics import evaluate, similarity
+
+Method = Callable[[np.ndarray], np.ndarray]
+
+
+def describe_all(evalset: EvalSet, method: Method, progress: bool = True, label: str = "") -> tuple[np.ndarray, float]:
+    """Descriptors of every image of the set, and the median seconds per image."""
+    try:
+        from tqdm import tqdm
+    except ImportError:  # progress bars are a nicety
+        def tqdm(it, **_):
+            return it
+    descs, times = [], []
+    for i in tqdm(range(len(evalset.files)), desc=label or "describe", disable=not progress, leave=False):
+        img = evalset.load(i)
+        t0 = time.perf_counter()
+        descs.append(method(img))
+        times.append(time.perf_counter() - t0)
+    return np.stack(descs).astype(np.float32), float(np.median(times))
+
+
+def score(evalset: EvalSet, descs: np.ndarray, encodings: Sequence[str] = ("float", "float16", "int8", "binary")
+          ) -> dict[str, dict]:
+    """Metrics of one descriptor matrix under each wire encoding (decoded as the server would)."""
+    q_idx, db_idx = evalset.query_idx, evalset.db_idx
+    position = {int(d): n for n, d in enumerate(db_idx)}
+    self_index = np.array([position.get(int(q), -1) for q in q_idx])
+    dim = descs.shape[1]
+    # Sign bits of non-negative features carry nothing: binary codes are taken after centering on the database
+    # mean (what PCA-whitening stored in the firmware does on the device).
+    centered = descs - descs[db_idx].mean(axis=0)
+    out = {}
+    for enc in encodings:
+        src = centered if enc == "binary" else descs
+        coded = descs if enc == "float" else np.stack([decode(encode(d, enc), enc, dim) for d in src])
+        sim = similarity(coded[q_idx], coded[db_idx], "binary" if enc == "binary" else "float")
+        metrics = evaluate(sim, evalset.groups[q_idx], evalset.groups[db_idx], self_index)
+        metrics["bytes"] = 4 * dim if enc == "float" else encoded_size(enc, dim)
+        out[enc] = metrics
+    return out
+
+
+def run_eval(evalset: EvalSet, methods: dict[str, Method], progress: bool = True) -> dict[str, dict]:
+    results = {}
+    for name, method in methods.items():
+        descs, seconds = describe_all(evalset, method, progress, name)
+        results[name] = {"dim": int(descs.shape[1]), "seconds_per_image": seconds, "encodings": score(evalset, descs)}
+    return results
+
+
+def format_table(results: dict[str, dict]) -> str:
+    lines = [f"{'method':22s} {'enc':8s} {'bytes':>6s} {'mAP':>7s} {'mP@1':>7s} {'mP@4':>7s} {'N-S':>6s} {'s/img':>7s}"]
+    for name, r in results.items():
+        for enc, m in r["encodings"].items():
+            lines.append(f"{name:22s} {enc:8s} {m['bytes']:6d} {m['mAP']:7.4f} {m['mP@1']:7.4f} {m['mP@4']:7.4f} "
+                         f"{m['N-S']:6.3f} {r['seconds_per_image']:7.3f}")
+    return "\n".join(lines)
+
+
+def save_topk_png(evalset: EvalSet, descs: np.ndarray, path: str, k: int = 4, n_queries: int = 6,
+                  thumb: int = 96, seed: Optional[int] = 0) -> None:
+    """A PNG grid: each row a query (left) and its top-k results (green border = correct)."""
+    from PIL import Image, ImageOps
+
+    q_idx, db_idx = evalset.query_idx, evalset.db_idx
+    rng = np.random.default_rng(seed)
+    chosen = rng.choice(q_idx, size=min(n_queries, q_idx.size), replace=False)
+    canvas = Image.new("RGB", ((k + 1) * (thumb + 8), len(chosen) * (thumb + 8)), "white")
+    for row, q in enumerate(chosen):
+        sims = descs[db_idx] @ descs[q]
+        ranked = [int(d) for d in db_idx[np.argsort(-sims, kind="stable")] if d != q][:k]
+        for col, i in enumerate([int(q)] + ranked):
+            im = Image.fromarray(evalset.load(i)).resize((thumb, thumb))
+            colour = "blue" if col == 0 else ("green" if evalset.groups[i] == evalset.groups[q] else "red")
+            canvas.paste(ImageOps.expand(im, border=4, fill=colour), (col * (thumb + 8), row * (thumb + 8)))
+    canvas.save(path)
