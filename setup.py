@@ -64,7 +64,7 @@ def _extensions():
 # (module name, source) of every Cython extension.
 EXTENSIONS = [
     ("edge_sdk.runtime._emulator", "edge_sdk/runtime/_emulator.pyx"),
-    ("edge_sdk._arith_coder", "edge_sdk/_arith_coder.pyx"),
+    ("edge_sdk.codec._arith", "edge_sdk/codec/_arith.pyx"),
 ]
 
 setup(ext_modules=_extensions(), cmdclass={"build_ext": OptionalBuildExt})
