@@ -65,8 +65,10 @@ def check_version(buf: memoryview) -> tuple[int, int]:
         raise _fail(f"not a firmware image: expected magic {MAGIC.hex(' ')}, found {magic.hex(' ')}")
     major, minor = struct.unpack("<HH", buf[8:12])
     if major != VERSION_MAJOR:
-        raise _fail(f"image format version {major}.{minor} is not supported by this reader "
-                    f"(reads {VERSION_MAJOR}.x up to {VERSION_MAJOR}.{VERSION_MINOR})")
+        raise _fail(
+            f"image format version {major}.{minor} is not supported by this reader "
+            f"(reads {VERSION_MAJOR}.x up to {VERSION_MAJOR}.{VERSION_MINOR})"
+        )
     return major, minor
 
 
@@ -76,7 +78,9 @@ def _check_header(buf: memoryview, h: Header, newer: bool) -> None:
     if h.header_size < HEADER_SIZE or h.header_size % 16 or (not newer and h.header_size != HEADER_SIZE):
         raise _fail(f"header_size: expected {want}, found {h.header_size}")
     if h.total_size != n:
-        raise _fail(f"total_size: header says {h.total_size} bytes, the image has {n} (truncated or extended?)")
+        raise _fail(
+            f"total_size: header says {h.total_size} bytes, the image has {n} (truncated or extended?)"
+        )
     if n % 16:
         raise _fail(f"image size must be a multiple of 16, found {n}")
     unknown = h.flags & ~FLAGS_KNOWN & (FLAGS_MUST_UNDERSTAND if newer else 0xFFFFFFFF)
@@ -85,8 +89,12 @@ def _check_header(buf: memoryview, h: Header, newer: bool) -> None:
     if not 1 <= h.section_count <= MAX_SECTIONS:
         raise _fail(f"section_count: expected 1..{MAX_SECTIONS}, found {h.section_count}")
     want = ">= 32, a multiple of 8" if newer else f"{ENTRY_SIZE}"
-    if h.entry_size < ENTRY_SIZE or h.entry_size % 8 or h.entry_size > MAX_RECORD_SIZE or (
-            not newer and h.entry_size != ENTRY_SIZE):
+    if (
+        h.entry_size < ENTRY_SIZE
+        or h.entry_size % 8
+        or h.entry_size > MAX_RECORD_SIZE
+        or (not newer and h.entry_size != ENTRY_SIZE)
+    ):
         raise _fail(f"section_entry_size: expected {want}, found {h.entry_size}")
     if any(h.reserved):
         raise _fail(f"header reserved bytes 46..63 must be zero, found {h.reserved.hex()}")
@@ -101,19 +109,26 @@ def _check_header(buf: memoryview, h: Header, newer: bool) -> None:
 def _check_entry(e: SectionInfo, prev_type: int, expect_offset: int, n: int, newer: bool) -> None:
     where = f"section {section_name(e.type)}"
     if e.type <= prev_type:
-        raise _fail(f"{where}: section types must strictly increase along the table, found {e.type} after "
-                    f"{prev_type}")
+        raise _fail(
+            f"{where}: section types must strictly increase along the table, found {e.type} after {prev_type}"
+        )
     known = e.type in Section._value2member_map_
     if not known and not (newer and e.flags & SECTION_OPTIONAL):
-        raise _fail(f"{where} is unknown to this reader (format {VERSION_MAJOR}.{VERSION_MINOR}) and not flagged "
-                    f"optional in a newer-minor image")
+        raise _fail(
+            f"{where} is unknown to this reader (format {VERSION_MAJOR}.{VERSION_MINOR}) and not flagged "
+            f"optional in a newer-minor image"
+        )
     allowed = SECTION_OPTIONAL if newer else (0 if known else SECTION_OPTIONAL)
     if e.flags & ~allowed or e.reserved:
-        raise _fail(f"{where}: flags 0x{e.flags:04x} / reserved {e.reserved} (allowed flags 0x{allowed:04x}, "
-                    f"reserved 0)")
+        raise _fail(
+            f"{where}: flags 0x{e.flags:04x} / reserved {e.reserved} (allowed flags 0x{allowed:04x}, "
+            f"reserved 0)"
+        )
     if e.offset != expect_offset:
-        raise _fail(f"{where}: expected offset {expect_offset} (sections are packed in table order, 16-byte "
-                    f"aligned), found {e.offset}")
+        raise _fail(
+            f"{where}: expected offset {expect_offset} (sections are packed in table order, 16-byte "
+            f"aligned), found {e.offset}"
+        )
     if e.length > n - e.offset:
         raise _fail(f"{where}: {e.length} bytes at offset {e.offset} run past the image end ({n} bytes)")
     if known:
@@ -127,13 +142,17 @@ def _check_record_size(kind: Section, e: SectionInfo, newer: bool) -> None:
         raise _fail(f"section {kind.name}: expected record_size {base}, found {e.record_size}")
     body = e.length - (SCHEDULE_PREAMBLE.size if kind == Section.SCHEDULE else 0)
     if body < 0 or body % e.record_size:
-        raise _fail(f"section {kind.name}: length {e.length} is not "
-                    f"{'16 + ' if kind == Section.SCHEDULE else ''}a multiple of record_size {e.record_size}")
+        raise _fail(
+            f"section {kind.name}: length {e.length} is not "
+            f"{'16 + ' if kind == Section.SCHEDULE else ''}a multiple of record_size {e.record_size}"
+        )
 
 
 def _check_zero(buf: memoryview, start: int, end: int, what: str) -> None:
     if end > start and any(buf[start:end]):
-        raise _fail(f"{what}: padding bytes {start}..{end - 1} must be zero, found {bytes(buf[start:end]).hex()}")
+        raise _fail(
+            f"{what}: padding bytes {start}..{end - 1} must be zero, found {bytes(buf[start:end]).hex()}"
+        )
 
 
 def parse_container(buf: memoryview) -> Container:
@@ -147,13 +166,15 @@ def parse_container(buf: memoryview) -> Container:
     _check_header(buf, header, newer)
     table_end = header.header_size + header.section_count * header.entry_size
     if table_end > n:
-        raise _fail(f"section table: {header.section_count} entries of {header.entry_size} bytes end at "
-                    f"{table_end}, past the image end ({n})")
+        raise _fail(
+            f"section table: {header.section_count} entries of {header.entry_size} bytes end at "
+            f"{table_end}, past the image end ({n})"
+        )
     entries, prev_type, cursor = [], 0, align(table_end)
     _check_zero(buf, table_end, min(cursor, n), "after the section table")
     for k in range(header.section_count):
         at = header.header_size + k * header.entry_size
-        entry = SectionInfo.unpack(bytes(buf[at: at + ENTRY_SIZE]))
+        entry = SectionInfo.unpack(bytes(buf[at : at + ENTRY_SIZE]))
         _check_entry(entry, prev_type, cursor, n, newer)
         end = entry.offset + entry.length
         cursor = align(end)
@@ -173,9 +194,11 @@ def parse_container(buf: memoryview) -> Container:
 def _check_checksums(buf: memoryview, header: Header, entries: list[SectionInfo]) -> None:
     # CRCs first: they say which section is damaged; the SHA-256 then covers everything else.
     for e in entries:
-        found = crc32(buf[e.offset: e.offset + e.length])
+        found = crc32(buf[e.offset : e.offset + e.length])
         if found != e.crc32:
-            raise _fail(f"section {e.name}: CRC-32 mismatch (table says {e.crc32:08x}, payload has {found:08x})")
+            raise _fail(
+                f"section {e.name}: CRC-32 mismatch (table says {e.crc32:08x}, payload has {found:08x})"
+            )
     digest = image_sha256(buf)
     if digest != header.sha256:
         raise _fail(f"SHA-256 mismatch: header says {header.sha256.hex()}, image hashes to {digest.hex()}")

@@ -18,19 +18,24 @@ from ..errors import FirmwareError, ProfileError, TilingError
 from ..network import Layer, Network
 from ..tiling import Schedule, check_schedule
 from .container import Container
-from .format import FLAG_HAS_HOST, MAX_TILES, SCHEDULE_PREAMBLE, Section
+from .format import FLAG_HAS_HOST, MAX_CHIP_LAYERS, MAX_TILES, SCHEDULE_PREAMBLE, Section
 from .metadata import decode_metadata
-from .packing import pad_bits_clear, packed_size, unpack_binary, unpack_signed
+from .packing import packed_size, pad_bits_clear, unpack_binary, unpack_signed
 from .records import REF_KINDS, decode_layer, decode_schedule
 from .writer import schedule_tiles
 
-_REF_SECTIONS = {"name": Section.STRINGS, "weights": Section.WEIGHTS, "scalars": Section.SCALARS,
-                 "bias": Section.BIAS, "host": Section.HOST}
+_REF_SECTIONS = {
+    "name": Section.STRINGS,
+    "weights": Section.WEIGHTS,
+    "scalars": Section.SCALARS,
+    "bias": Section.BIAS,
+    "host": Section.HOST,
+}
 
 
 def _payload(buf: memoryview, c: Container, kind: Section) -> memoryview:
     e = c.known[kind]
-    return buf[e.offset: e.offset + e.length]
+    return buf[e.offset : e.offset + e.length]
 
 
 def decode_profile(data: memoryview, header_id: str) -> ChipProfile:
@@ -41,25 +46,31 @@ def decode_profile(data: memoryview, header_id: str) -> ChipProfile:
     except ProfileError as exc:
         raise FirmwareError(f"PROFILE: invalid chip profile: {exc}") from None
     except Exception as exc:  # JSON/Unicode errors, deep nesting, wrong value types inside the profile
-        raise FirmwareError(f"PROFILE: expected the profile's canonical JSON, found unreadable data "
-                            f"({type(exc).__name__}: {exc})") from None
+        raise FirmwareError(
+            f"PROFILE: expected the profile's canonical JSON, found unreadable data "
+            f"({type(exc).__name__}: {exc})"
+        ) from None
     canonical = profile.to_json().encode("ascii")
     if canonical != raw:
-        raise FirmwareError(f"PROFILE: not canonical JSON (expected {len(canonical)} bytes of sorted, "
-                            f"space-free JSON, found {len(raw)} bytes that differ)")
+        raise FirmwareError(
+            f"PROFILE: not canonical JSON (expected {len(canonical)} bytes of sorted, "
+            f"space-free JSON, found {len(raw)} bytes that differ)"
+        )
     if profile.id != header_id:
         raise FirmwareError(f"PROFILE: id {profile.id!r} differs from the header's profile_id {header_id!r}")
     return profile
 
 
-def _expected_lengths(profile: ChipProfile, layer: Layer) -> dict[str, int]:
+def _expected_lengths(index: int, profile: ChipProfile, layer: Layer) -> dict[str, int]:
     """Byte length of each data reference a layer must have (0 = absent)."""
     want = dict.fromkeys(REF_KINDS, 0)
     if layer.op == "conv":
         o, c, k = layer.out_shape[2], layer.in_shape[2] // layer.groups, layer.kernel
         if layer.weight_bits not in profile.weight_modes:
-            raise FirmwareError(f"layer {layer.name!r}: weight_bits {layer.weight_bits} is not a weight mode of "
-                                f"profile {profile.id!r} (has {sorted(profile.weight_modes)})")
+            raise FirmwareError(
+                f"LAYERS record {index} ({layer.name!r}): weight_bits {layer.weight_bits} is not a weight mode of "
+                f"profile {profile.id!r} (has {sorted(profile.weight_modes)})"
+            )
         want["weights"] = packed_size(o * c * k * k, layer.weight_bits)
         want["scalars"] = o * c * 2 if profile.weight_scale == "per_kernel" else 0
         want["bias"] = o * 4
@@ -80,19 +91,24 @@ class _Cursors:
         start = self.at[kind]
         want = (start, length) if length else (0, 0)
         if ref != want:
-            raise FirmwareError(f"LAYERS record {index}: {kind} reference (offset, length) expected {want}, "
-                                f"found {ref}")
+            raise FirmwareError(
+                f"LAYERS record {index}: {kind} reference (offset, length) expected {want}, found {ref}"
+            )
         if start + length > self.sizes[kind]:
-            raise FirmwareError(f"LAYERS record {index}: {kind} data {start}..{start + length} runs past the "
-                                f"{_REF_SECTIONS[kind].name} section ({self.sizes[kind]} bytes)")
+            raise FirmwareError(
+                f"LAYERS record {index}: {kind} data {start}..{start + length} runs past the "
+                f"{_REF_SECTIONS[kind].name} section ({self.sizes[kind]} bytes)"
+            )
         self.at[kind] = start + length
         return start
 
     def check_consumed(self) -> None:
         for kind, size in self.sizes.items():
             if self.at[kind] != size:
-                raise FirmwareError(f"section {_REF_SECTIONS[kind].name}: layers use {self.at[kind]} bytes, the "
-                                    f"section has {size}")
+                raise FirmwareError(
+                    f"section {_REF_SECTIONS[kind].name}: layers use {self.at[kind]} bytes, the "
+                    f"section has {size}"
+                )
 
 
 def _codes(index: int, layer: Layer, profile: ChipProfile, data: memoryview) -> np.ndarray:
@@ -103,14 +119,19 @@ def _codes(index: int, layer: Layer, profile: ChipProfile, data: memoryview) -> 
     if not pad_bits_clear(data, mode.bits, count):
         raise FirmwareError(f"{where}: the pad bits after the last code must be zero")
     try:
-        codes = unpack_binary(data, mode.bits, count) if mode.decode == "binary" else unpack_signed(
-            data, mode.bits, count)
+        codes = (
+            unpack_binary(data, mode.bits, count)
+            if mode.decode == "binary"
+            else unpack_signed(data, mode.bits, count)
+        )
     except FirmwareError as exc:
         raise FirmwareError(f"{where}: {exc}") from None
     if mode.decode != "binary" and count and (codes.min() < mode.min or codes.max() > mode.max):
         bad = np.flatnonzero((codes < mode.min) | (codes > mode.max))[0]
-        raise FirmwareError(f"{where}: {mode.bits}-bit {mode.decode} code {int(codes[bad])} at index {bad} is "
-                            f"outside the mode's {mode.min}..{mode.max}")
+        raise FirmwareError(
+            f"{where}: {mode.bits}-bit {mode.decode} code {int(codes[bad])} at index {bad} is "
+            f"outside the mode's {mode.min}..{mode.max}"
+        )
     return codes.reshape(shape)
 
 
@@ -123,22 +144,23 @@ def decode_layers(buf: memoryview, c: Container, profile: ChipProfile) -> list[L
     e = c.known[Section.LAYERS]
     count = e.length // e.record_size
     if count != c.header.layer_count:
-        raise FirmwareError(f"LAYERS: header layer_count is {c.header.layer_count}, the section holds {count} "
-                            f"records")
+        raise FirmwareError(
+            f"LAYERS: header layer_count is {c.header.layer_count}, the section holds {count} records"
+        )
     data = {kind: _payload(buf, c, sec) for kind, sec in _REF_SECTIONS.items()}
     cursors = _Cursors({kind: len(view) for kind, view in data.items()})
     layers = []
     for i in range(count):
         at = e.offset + i * e.record_size
-        rec = decode_layer(i, bytes(buf[at: at + e.record_size]))
+        rec = decode_layer(i, bytes(buf[at : at + e.record_size]))
         layer = rec.layer
         name_len = rec.refs["name"][1]  # the one length the shapes do not determine
         start = cursors.take(i, "name", rec.refs["name"], name_len)
         try:
-            layer.name = bytes(data["name"][start: start + name_len]).decode("utf-8")
+            layer.name = bytes(data["name"][start : start + name_len]).decode("utf-8")
         except UnicodeDecodeError as exc:
             raise FirmwareError(f"LAYERS record {i}: name is not valid UTF-8 ({exc.reason})") from None
-        want = _expected_lengths(profile, layer)
+        want = _expected_lengths(i, profile, layer)
         starts = {kind: cursors.take(i, kind, rec.refs[kind], want[kind]) for kind in REF_KINDS[1:]}
         _attach_arrays(i, layer, profile, data, starts, want)
         layers.append(layer)
@@ -149,7 +171,7 @@ def decode_layers(buf: memoryview, c: Container, profile: ChipProfile) -> list[L
 def _attach_arrays(i: int, layer: Layer, profile: ChipProfile, data: dict, starts: dict, want: dict) -> None:
     if layer.op == "conv":
         w0 = starts["weights"]
-        layer.codes = _codes(i, layer, profile, data["weights"][w0: w0 + want["weights"]])
+        layer.codes = _codes(i, layer, profile, data["weights"][w0 : w0 + want["weights"]])
         o, c = layer.out_shape[2], layer.in_shape[2] // layer.groups
         if want["scalars"]:
             layer.scalars = _view(data["scalars"], starts["scalars"], o * c, "<i2", (o, c))
@@ -162,17 +184,21 @@ def _attach_arrays(i: int, layer: Layer, profile: ChipProfile, data: dict, start
 
 def decode_schedule_section(buf: memoryview, c: Container, profile: ChipProfile, n_chip: int) -> Schedule:
     e = c.known[Section.SCHEDULE]
-    act_limit, w_limit = SCHEDULE_PREAMBLE.unpack(bytes(buf[e.offset: e.offset + SCHEDULE_PREAMBLE.size]))
+    act_limit, w_limit = SCHEDULE_PREAMBLE.unpack(bytes(buf[e.offset : e.offset + SCHEDULE_PREAMBLE.size]))
     want = (profile.activation_sram_bytes * 8, profile.weight_sram_bytes * 8)
     if (act_limit, w_limit) != want:
-        raise FirmwareError(f"SCHEDULE: SRAM limits expected {want[0]} activation / {want[1]} weight bits (the "
-                            f"profile's), found {act_limit} / {w_limit}")
+        raise FirmwareError(
+            f"SCHEDULE: SRAM limits expected {want[0]} activation / {want[1]} weight bits (the "
+            f"profile's), found {act_limit} / {w_limit}"
+        )
     count = (e.length - SCHEDULE_PREAMBLE.size) // e.record_size
     if count != n_chip:
         raise FirmwareError(f"SCHEDULE: expected one record per chip layer ({n_chip}), found {count}")
     base = e.offset + SCHEDULE_PREAMBLE.size
-    records = tuple(decode_schedule(j, bytes(buf[base + j * e.record_size: base + (j + 1) * e.record_size]))
-                    for j in range(count))
+    records = tuple(
+        decode_schedule(j, bytes(buf[base + j * e.record_size : base + (j + 1) * e.record_size]))
+        for j in range(count)
+    )
     return Schedule(records, act_limit, w_limit)
 
 
@@ -181,9 +207,13 @@ def decode_network(buf: memoryview, c: Container) -> Network:
     profile = decode_profile(_payload(buf, c, Section.PROFILE), c.profile_id)
     layers = decode_layers(buf, c, profile)
     n_chip = sum(layer.on_chip for layer in layers)
+    if n_chip > MAX_CHIP_LAYERS:
+        raise FirmwareError(f"LAYERS: {n_chip} chip layers exceed the format's limit of {MAX_CHIP_LAYERS}")
     if bool(c.header.flags & FLAG_HAS_HOST) != (n_chip < len(layers)):
-        raise FirmwareError(f"header flag HAS_HOST is {bool(c.header.flags & FLAG_HAS_HOST)}, but the image has "
-                            f"{len(layers) - n_chip} host layers")
+        raise FirmwareError(
+            f"header flag HAS_HOST is {bool(c.header.flags & FLAG_HAS_HOST)}, but the image has "
+            f"{len(layers) - n_chip} host layers"
+        )
     schedule = decode_schedule_section(buf, c, profile, n_chip)
     metadata = decode_metadata(_payload(buf, c, Section.METADATA))
     net = Network(profile, tuple(c.header.input_shape), layers, metadata, schedule)

@@ -21,6 +21,7 @@ ALIGN = 16
 MAX_SECTIONS = 64  # bounds the table a reader walks before any checksum is verified
 MAX_DIM = 65535  # shapes are u16 fields
 MAX_TILES = 1 << 18  # bounds the reader's schedule re-check (docs section 5.5)
+MAX_CHIP_LAYERS = 1024  # with MAX_TILES, bounds the work of re-checking a schedule
 MAX_METADATA_DEPTH = 32
 
 FLAG_HAS_HOST = 1 << 0
@@ -113,14 +114,28 @@ class Header:
     sha256: bytes
 
     def pack(self) -> bytes:
-        return HEADER.pack(self.magic, self.major, self.minor, self.header_size, self.total_size, self.flags,
-                           self.section_count, self.entry_size, self.layer_count, *self.input_shape,
-                           self.reserved, self.profile_id, self.sha256)
+        return HEADER.pack(
+            self.magic,
+            self.major,
+            self.minor,
+            self.header_size,
+            self.total_size,
+            self.flags,
+            self.section_count,
+            self.entry_size,
+            self.layer_count,
+            *self.input_shape,
+            self.reserved,
+            self.profile_id,
+            self.sha256,
+        )
 
     @classmethod
     def unpack(cls, raw: bytes) -> Header:
         v = HEADER.unpack(raw)
-        return cls(v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], (v[9], v[10], v[11]), v[12], v[13], v[14])
+        return cls(
+            v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], (v[9], v[10], v[11]), v[12], v[13], v[14]
+        )
 
 
 @dataclass
@@ -140,16 +155,24 @@ class SectionInfo:
         return section_name(self.type)
 
     def pack(self) -> bytes:
-        return ENTRY.pack(self.type, self.flags, self.crc32, self.offset, self.length, self.record_size,
-                          self.reserved)
+        return ENTRY.pack(
+            self.type, self.flags, self.crc32, self.offset, self.length, self.record_size, self.reserved
+        )
 
     @classmethod
     def unpack(cls, raw: bytes) -> SectionInfo:
         return cls(*ENTRY.unpack(raw))
 
     def to_dict(self) -> dict:
-        return {"type": self.name, "code": self.type, "flags": self.flags, "offset": self.offset,
-                "length": self.length, "record_size": self.record_size, "crc32": f"{self.crc32:08x}"}
+        return {
+            "type": self.name,
+            "code": self.type,
+            "flags": self.flags,
+            "offset": self.offset,
+            "length": self.length,
+            "record_size": self.record_size,
+            "crc32": f"{self.crc32:08x}",
+        }
 
 
 def align(n: int) -> int:
@@ -168,7 +191,7 @@ def image_sha256(buf) -> bytes:
     h = hashlib.sha256()
     h.update(view[:SHA_OFFSET])
     h.update(bytes(SHA_SIZE))
-    h.update(view[SHA_OFFSET + SHA_SIZE:])
+    h.update(view[SHA_OFFSET + SHA_SIZE :])
     return h.digest()
 
 
@@ -187,9 +210,9 @@ def reseal(buf: bytearray) -> bytearray:
         at = header.header_size + k * entry_size
         if at + ENTRY_SIZE > len(buf):
             break
-        entry = SectionInfo.unpack(bytes(buf[at: at + ENTRY_SIZE]))
+        entry = SectionInfo.unpack(bytes(buf[at : at + ENTRY_SIZE]))
         if entry.offset + entry.length <= len(buf):
-            entry.crc32 = crc32(memoryview(buf)[entry.offset: entry.offset + entry.length])
-            buf[at: at + ENTRY_SIZE] = entry.pack()
-    buf[SHA_OFFSET: SHA_OFFSET + SHA_SIZE] = image_sha256(buf)
+            entry.crc32 = crc32(memoryview(buf)[entry.offset : entry.offset + entry.length])
+            buf[at : at + ENTRY_SIZE] = entry.pack()
+    buf[SHA_OFFSET : SHA_OFFSET + SHA_SIZE] = image_sha256(buf)
     return buf

@@ -19,8 +19,15 @@ class FirmwareImage:
     offset, length, CRC-32); ``version`` is the image's (major, minor).
     """
 
-    def __init__(self, network: Network, version: tuple[int, int], sha256: bytes, sections: list[SectionInfo],
-                 size: int, buffer: Any = None) -> None:
+    def __init__(
+        self,
+        network: Network,
+        version: tuple[int, int],
+        sha256: bytes,
+        sections: list[SectionInfo],
+        size: int,
+        buffer: Any = None,
+    ) -> None:
         self.network = network
         self.version = version
         self.sha256 = sha256.hex()
@@ -41,8 +48,10 @@ class FirmwareImage:
         return self.network.metadata
 
     def __repr__(self) -> str:
-        return (f"FirmwareImage(v{self.version[0]}.{self.version[1]}, profile={self.profile.id!r}, "
-                f"layers={len(self.network.layers)}, size={self.size}, sha256={self.sha256[:16]}...)")
+        return (
+            f"FirmwareImage(v{self.version[0]}.{self.version[1]}, profile={self.profile.id!r}, "
+            f"layers={len(self.network.layers)}, size={self.size}, sha256={self.sha256[:16]}...)"
+        )
 
     def describe(self) -> dict[str, Any]:
         """Everything `edge-sdk inspect` shows, as plain JSON-able data."""
@@ -62,10 +71,15 @@ class FirmwareImage:
 
 
 def _describe_profile(p: ChipProfile) -> dict[str, Any]:
-    return {"id": p.id, "profile_version": p.profile_version, "description": p.description,
-            "weight_modes": {str(b): m.decode for b, m in sorted(p.weight_modes.items())},
-            "activation_bits": p.activation_bits, "weight_sram_bytes": p.weight_sram_bytes,
-            "activation_sram_bytes": p.activation_sram_bytes}
+    return {
+        "id": p.id,
+        "profile_version": p.profile_version,
+        "description": p.description,
+        "weight_modes": {str(b): m.decode for b, m in sorted(p.weight_modes.items())},
+        "activation_bits": p.activation_bits,
+        "weight_sram_bytes": p.weight_sram_bytes,
+        "activation_sram_bytes": p.activation_sram_bytes,
+    }
 
 
 def _pct(used: int, limit: int) -> float:
@@ -74,9 +88,15 @@ def _pct(used: int, limit: int) -> float:
 
 def _describe_layer(net: Network, i: int, layer: Layer) -> dict[str, Any]:
     entry: dict[str, Any] = {
-        "index": i, "name": layer.name, "op": layer.op, "target": "chip" if layer.on_chip else "host",
-        "in_shape": list(layer.in_shape), "out_shape": list(layer.out_shape),
-        "weight_bits": layer.weight_bits, "act_bits": layer.act_bits, "output": layer.output,
+        "index": i,
+        "name": layer.name,
+        "op": layer.op,
+        "target": "chip" if layer.on_chip else "host",
+        "in_shape": list(layer.in_shape),
+        "out_shape": list(layer.out_shape),
+        "weight_bits": layer.weight_bits,
+        "act_bits": layer.act_bits,
+        "output": layer.output,
     }
     if layer.on_chip:
         entry.update(_chip_memory(net, i, layer, net.schedule.for_layer(i)))
@@ -104,9 +124,12 @@ def _chip_memory(net: Network, i: int, layer: Layer, ls: LayerSchedule) -> dict[
             "total_bytes": math.ceil(w_total / 8),
         },
         "schedule": {
-            "band_rows": ls.band_rows, "group_channels": ls.group_channels, "tiles": tiles,
+            "band_rows": ls.band_rows,
+            "group_channels": ls.group_channels,
+            "tiles": tiles,
             "weights_resident": ls.weights_resident,
-            "act_sram_bits": ls.act_bits, "act_sram_pct": _pct(ls.act_bits, net.schedule.activation_sram_bits),
+            "act_sram_bits": ls.act_bits,
+            "act_sram_pct": _pct(ls.act_bits, net.schedule.activation_sram_bits),
             "weight_sram_bits": ls.weight_bits,
             "weight_sram_pct": _pct(ls.weight_bits, net.schedule.weight_sram_bits),
         },
@@ -118,9 +141,12 @@ def _totals(net: Network, layers: list[dict[str, Any]]) -> dict[str, Any]:
     host = [e for e in layers if e["target"] == "host"]
     w_bits = sum(e["weight_memory"]["total_bits"] for e in chip)
     return {
-        "layers": len(layers), "chip_layers": len(chip), "host_layers": len(host),
+        "layers": len(layers),
+        "chip_layers": len(chip),
+        "host_layers": len(host),
         "weights": sum(e["weight_count"] for e in chip),
-        "chip_weight_bits": w_bits, "chip_weight_bytes": math.ceil(w_bits / 8),
+        "chip_weight_bits": w_bits,
+        "chip_weight_bytes": math.ceil(w_bits / 8),
         "chip_weight_pct_of_sram": _pct(w_bits, net.profile.weight_sram_bytes * 8),
         "host_params": sum(e["host_params"] for e in host),
         "host_param_bytes": sum(e["host_param_bytes"] for e in host),

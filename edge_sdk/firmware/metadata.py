@@ -9,7 +9,8 @@ types in one rule.
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import msgpack
 import numpy as np
@@ -43,8 +44,10 @@ def canonical(obj: Any, path: str = "metadata", depth: int = 0) -> Any:
         if bad:
             raise FirmwareError(f"{path}: map keys must be strings, found {type(bad[0]).__name__} {bad[0]!r}")
         return {k: canonical(obj[k], f"{path}[{k!r}]", depth + 1) for k in sorted(obj)}
-    raise FirmwareError(f"{path}: cannot store a {type(obj).__name__} in metadata "
-                        "(use None, bool, int, float, str, bytes, lists and str-keyed maps)")
+    raise FirmwareError(
+        f"{path}: cannot store a {type(obj).__name__} in metadata "
+        "(use None, bool, int, float, str, bytes, lists and str-keyed maps)"
+    )
 
 
 def encode_metadata(metadata: Mapping[str, Any]) -> bytes:
@@ -68,6 +71,8 @@ def decode_metadata(data) -> dict[str, Any]:
     except FirmwareError as exc:
         raise FirmwareError(f"METADATA: not storable: {exc}") from None
     if again != raw:
-        raise FirmwareError(f"METADATA: not in canonical form (expected the {len(again)}-byte canonical "
-                            f"encoding of its contents, found {len(raw)} different bytes)")
+        raise FirmwareError(
+            f"METADATA: not in canonical form (expected the {len(again)}-byte canonical "
+            f"encoding of its contents, found {len(raw)} different bytes)"
+        )
     return obj

@@ -129,6 +129,9 @@ def pad_bits_clear(data, bits: int, count: int) -> bool:
     used = count * bits
     if used % 8 == 0:
         return True
-    last = int(np.frombuffer(data, dtype=np.uint8)[used // 8]) if not isinstance(data, np.ndarray) else int(
-        data.reshape(-1)[used // 8])
+    last = (
+        int(np.frombuffer(data, dtype=np.uint8)[used // 8])
+        if not isinstance(data, np.ndarray)
+        else int(data.reshape(-1)[used // 8])
+    )
     return last >> (used % 8) == 0

@@ -44,8 +44,9 @@ def _open(source: Any) -> tuple[memoryview, Any]:
         # takes one private copy; paths and bytes are used in place.
         data = memoryview(source).tobytes()
         return memoryview(data), data
-    raise FirmwareError(f"load_firmware expects a path, bytes, bytearray or memoryview, found "
-                        f"{type(source).__name__}")
+    raise FirmwareError(
+        f"load_firmware expects a path, bytes, bytearray or memoryview, found {type(source).__name__}"
+    )
 
 
 def load_firmware(source: Source) -> FirmwareImage:
@@ -59,7 +60,10 @@ def load_firmware(source: Source) -> FirmwareImage:
     except Exception as exc:
         # A safety net: a check this reader is missing must still not escape as another
         # type.  The fuzz tests fail on this message, so such gaps get fixed, not hidden.
-        raise FirmwareError(f"malformed image (unexpected {type(exc).__name__} during validation: {exc})") from exc
+        raise FirmwareError(
+            f"malformed image (unexpected {type(exc).__name__} during validation: {exc})"
+        ) from exc
     header = container.header
-    return FirmwareImage(network, (VERSION_MAJOR, header.minor), header.sha256, container.entries,
-                         header.total_size, keep)
+    return FirmwareImage(
+        network, (VERSION_MAJOR, header.minor), header.sha256, container.entries, header.total_size, keep
+    )

@@ -59,19 +59,29 @@ def encode_layer(index: int, layer: Layer, refs: dict[str, tuple[int, int]]) -> 
     if not math.isfinite(scale) or scale <= 0:
         raise FirmwareError(f"{where}: out_scale must be finite and > 0, found {layer.out_scale!r}")
     fields = [
-        OP_CODES[layer.op], OUTPUT_CODES[layer.output],
-        _fit(where, "weight_bits", layer.weight_bits, _U8), _fit(where, "act_bits", layer.act_bits, _U8),
-        _fit(where, "kernel", layer.kernel, _U8), _fit(where, "stride", layer.stride, _U8), len(inputs), 0,
+        OP_CODES[layer.op],
+        OUTPUT_CODES[layer.output],
+        _fit(where, "weight_bits", layer.weight_bits, _U8),
+        _fit(where, "act_bits", layer.act_bits, _U8),
+        _fit(where, "kernel", layer.kernel, _U8),
+        _fit(where, "stride", layer.stride, _U8),
+        len(inputs),
+        0,
         *_fit_all(where, "pad", layer.pad, 4, _U8),
         _fit(where, "shift", layer.shift, _I32),
         *_fit_all(where, "inputs", inputs + [-1] * (2 - len(inputs)), 2, _I32),
-        *_fit_all(where, "in_shape", layer.in_shape, 3, _U16), *_fit_all(where, "out_shape", layer.out_shape, 3, _U16),
-        _fit(where, "groups", layer.groups, _U16), 0,
+        *_fit_all(where, "in_shape", layer.in_shape, 3, _U16),
+        *_fit_all(where, "out_shape", layer.out_shape, 3, _U16),
+        _fit(where, "groups", layer.groups, _U16),
+        0,
         *_fit_all(where, "mults", layer.mults, 2, _I32),
         scale,
     ]
     for kind in REF_KINDS:
-        fields += [_fit(where, f"{kind} offset", refs[kind][0], _U32), _fit(where, f"{kind} length", refs[kind][1], _U32)]
+        fields += [
+            _fit(where, f"{kind} offset", refs[kind][0], _U32),
+            _fit(where, f"{kind} length", refs[kind][1], _U32),
+        ]
     return LAYER.pack(*fields)
 
 
@@ -84,7 +94,14 @@ def decode_layer(index: int, raw: bytes) -> LayerRecord:
     v = LAYER.unpack(raw[: LAYER.size])
     op_code, out_code, wbits, abits, kernel, stride, n_inputs, res0 = v[0:8]
     pad, shift, inputs = tuple(v[8:12]), v[12], v[13:15]
-    in_shape, out_shape, groups, res1, mults, scale = tuple(v[15:18]), tuple(v[18:21]), v[21], v[22], v[23:25], v[25]
+    in_shape, out_shape, groups, res1, mults, scale = (
+        tuple(v[15:18]),
+        tuple(v[18:21]),
+        v[21],
+        v[22],
+        v[23:25],
+        v[25],
+    )
     if op_code not in OP_NAMES:
         raise _bad(index, f"op code must be one of {sorted(OP_NAMES)}, found {op_code}")
     op = OP_NAMES[op_code]
@@ -106,9 +123,23 @@ def decode_layer(index: int, raw: bytes) -> LayerRecord:
         raise _bad(index, f"groups {groups} must divide channels {in_shape[2]} -> {out_shape[2]}")
     if not math.isfinite(scale) or scale <= 0:
         raise _bad(index, f"out_scale must be finite and > 0, found {scale!r}")
-    layer = Layer("", op, tuple(inputs[:n_inputs]), in_shape, out_shape, kernel=kernel, stride=stride, pad=pad,
-                  groups=groups, weight_bits=wbits, act_bits=abits, output=OUTPUT_NAMES[out_code], shift=shift,
-                  mults=tuple(mults), out_scale=scale)
+    layer = Layer(
+        "",
+        op,
+        tuple(inputs[:n_inputs]),
+        in_shape,
+        out_shape,
+        kernel=kernel,
+        stride=stride,
+        pad=pad,
+        groups=groups,
+        weight_bits=wbits,
+        act_bits=abits,
+        output=OUTPUT_NAMES[out_code],
+        shift=shift,
+        mults=tuple(mults),
+        out_scale=scale,
+    )
     refs = {kind: (v[26 + 2 * k], v[27 + 2 * k]) for k, kind in enumerate(REF_KINDS)}
     return LayerRecord(layer, refs)
 
@@ -117,10 +148,15 @@ def encode_schedule(ls: LayerSchedule) -> bytes:
     """The 32-byte SCHEDULE record of one chip layer."""
     where = f"schedule of layer {ls.layer}"
     u64 = (0, (1 << 64) - 1)
-    return SCHEDULE.pack(_fit(where, "layer", ls.layer, _U32), _fit(where, "band_rows", ls.band_rows, _U32),
-                         _fit(where, "group_channels", ls.group_channels, _U32), 1 if ls.weights_resident else 0,
-                         bytes(3), _fit(where, "act_bits", ls.act_bits, u64),
-                         _fit(where, "weight_bits", ls.weight_bits, u64))
+    return SCHEDULE.pack(
+        _fit(where, "layer", ls.layer, _U32),
+        _fit(where, "band_rows", ls.band_rows, _U32),
+        _fit(where, "group_channels", ls.group_channels, _U32),
+        1 if ls.weights_resident else 0,
+        bytes(3),
+        _fit(where, "act_bits", ls.act_bits, u64),
+        _fit(where, "weight_bits", ls.weight_bits, u64),
+    )
 
 
 def decode_schedule(index: int, raw: bytes) -> LayerSchedule:
@@ -129,9 +165,12 @@ def decode_schedule(index: int, raw: bytes) -> LayerSchedule:
     if layer != index:
         raise FirmwareError(f"SCHEDULE record {index}: expected layer index {index}, found {layer}")
     if resident > 1 or any(reserved):
-        raise FirmwareError(f"SCHEDULE record {index}: weights_resident must be 0/1 and reserved bytes zero, "
-                            f"found {resident} and {reserved.hex()}")
+        raise FirmwareError(
+            f"SCHEDULE record {index}: weights_resident must be 0/1 and reserved bytes zero, "
+            f"found {resident} and {reserved.hex()}"
+        )
     if rows < 1 or chn < 1:
-        raise FirmwareError(f"SCHEDULE record {index}: band_rows and group_channels must be >= 1, "
-                            f"found {rows} and {chn}")
+        raise FirmwareError(
+            f"SCHEDULE record {index}: band_rows and group_channels must be >= 1, found {rows} and {chn}"
+        )
     return LayerSchedule(layer, rows, chn, bool(resident), act, wts)

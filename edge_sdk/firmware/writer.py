@@ -19,6 +19,7 @@ from .format import (
     FLAG_HAS_HOST,
     HEADER_SIZE,
     MAGIC,
+    MAX_CHIP_LAYERS,
     MAX_TILES,
     PROFILE_ID_SIZE,
     RECORD_SIZES,
@@ -78,8 +79,10 @@ def _check_arrays(index: int, layer: Layer) -> None:
     stored = _ARRAYS.get(layer.op, ())
     for attr in _ALL_ARRAYS:
         if attr not in stored and getattr(layer, attr) is not None:
-            raise FirmwareError(f"layer {index} ({layer.name!r}): a {layer.op} layer's {attr} is not stored by "
-                                f"the format (expected None, found an array)")
+            raise FirmwareError(
+                f"layer {index} ({layer.name!r}): a {layer.op} layer's {attr} is not stored by "
+                f"the format (expected None, found an array)"
+            )
 
 
 def _layer_sections(net: Network) -> dict[Section, bytes]:
@@ -117,8 +120,12 @@ def _schedule(net: Network) -> Schedule:
     p = net.profile
     limits = (p.activation_sram_bytes * 8, p.weight_sram_bytes * 8)
     if (schedule.activation_sram_bits, schedule.weight_sram_bits) != limits:
-        problems.append(f"schedule SRAM limits {schedule.activation_sram_bits}/{schedule.weight_sram_bits} bits "
-                        f"differ from the profile's {limits[0]}/{limits[1]}")
+        problems.append(
+            f"schedule SRAM limits {schedule.activation_sram_bits}/{schedule.weight_sram_bits} bits "
+            f"differ from the profile's {limits[0]}/{limits[1]}"
+        )
+    if net.n_chip > MAX_CHIP_LAYERS:
+        problems.append(f"{net.n_chip} chip layers exceed the format's limit of {MAX_CHIP_LAYERS}")
     tiles = schedule_tiles(net, schedule)
     if tiles > MAX_TILES:
         problems.append(f"{tiles} tiles exceed the format's limit of {MAX_TILES}")
@@ -144,11 +151,24 @@ def _schedule_section(net: Network, schedule: Schedule) -> bytes:
 def _header(net: Network, flags: int, n_sections: int, total: int) -> Header:
     pid = net.profile.id.encode("utf-8")
     if not 1 <= len(pid) <= PROFILE_ID_SIZE or not all(0x20 <= ch < 0x7F for ch in pid):
-        raise FirmwareError(f"profile id must be 1..{PROFILE_ID_SIZE} printable ASCII characters, "
-                            f"found {net.profile.id!r}")
-    return Header(MAGIC, VERSION_MAJOR, VERSION_MINOR, HEADER_SIZE, total, flags, n_sections, ENTRY_SIZE,
-                  len(net.layers), tuple(int(v) for v in net.input_shape), bytes(18),
-                  pid.ljust(PROFILE_ID_SIZE, b"\0"), bytes(SHA_SIZE))
+        raise FirmwareError(
+            f"profile id must be 1..{PROFILE_ID_SIZE} printable ASCII characters, found {net.profile.id!r}"
+        )
+    return Header(
+        MAGIC,
+        VERSION_MAJOR,
+        VERSION_MINOR,
+        HEADER_SIZE,
+        total,
+        flags,
+        n_sections,
+        ENTRY_SIZE,
+        len(net.layers),
+        tuple(int(v) for v in net.input_shape),
+        bytes(18),
+        pid.ljust(PROFILE_ID_SIZE, b"\0"),
+        bytes(SHA_SIZE),
+    )
 
 
 def _assemble(net: Network, payloads: dict[Section, bytes], flags: int) -> bytes:
@@ -162,8 +182,8 @@ def _assemble(net: Network, payloads: dict[Section, bytes], flags: int) -> bytes
     image[:HEADER_SIZE] = _header(net, flags, len(entries), offset).pack()
     image[HEADER_SIZE:table_end] = b"".join(e.pack() for e in entries)
     for e in entries:
-        image[e.offset: e.offset + e.length] = payloads[Section(e.type)]
-    image[SHA_OFFSET: SHA_OFFSET + SHA_SIZE] = image_sha256(image)
+        image[e.offset : e.offset + e.length] = payloads[Section(e.type)]
+    image[SHA_OFFSET : SHA_OFFSET + SHA_SIZE] = image_sha256(image)
     assert offset % ALIGN == 0
     return bytes(image)
 
