@@ -1,0 +1,80 @@
+"""Train the CIFAR-10 classifier for the nqe-1mb profile and write its firmware image.
+
+    nice -n 19 python tools/train_cifar10_nqe.py            # resumes from runs/cifar10_nqe/ckpt.pt
+
+Mixed 3b/2b/1b weights (quinary/ternary/binary), 2-bit activations, bit-shift
+normalization, under 1 Mb of chip weights and biases.  Trains on the 20,000
+JPEG-degraded CIFAR-10 training images plus the 7,897 pixel-exact ones (crop + flip
+augmentation); the accuracy is measured on the 1,000 pixel-exact test images by
+running the exported firmware on the chip emulator / reference backend.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+SPEC = [
+    {"out": 32, "bits": 3}, {"out": 32, "bits": 2}, {"op": "pool"},
+    {"out": 64, "bits": 2}, {"out": 64, "bits": 2}, {"op": "pool"},
+    {"out": 128, "bits": 2}, {"out": 128, "bits": 2}, {"op": "pool"},
+    {"out": 256, "bits": 1, "raw": True},
+]
+
+
+def plan(args):
+    from edge_sdk.train import Stage
+
+    return [Stage("float", args.float_epochs, args.lr), Stage("qweight", args.qweight_epochs, args.lr / 3),
+            Stage("calib", batches=20), Stage("qact", args.qact_epochs, args.lr / 3),
+            Stage("fused", args.fused_epochs, args.lr / 10)]
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", default=str(REPO.parent / "shared" / "data" / "cifar10"))
+    ap.add_argument("--out", default=str(REPO / "out" / "train" / "cifar10_nqe"))
+    ap.add_argument("--firmware", default=str(REPO / "firmware_images" / "cifar10_nqe_1mb.edgefw"))
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--batch-size", type=int, default=128)
+    ap.add_argument("--lr", type=float, default=3e-3)
+    ap.add_argument("--float-epochs", type=int, default=8)
+    ap.add_argument("--qweight-epochs", type=int, default=3)
+    ap.add_argument("--qact-epochs", type=int, default=8)
+    ap.add_argument("--fused-epochs", type=int, default=3)
+    ap.add_argument("--distill", type=float, default=0.0, help="weight of distillation from the float stage")
+    ap.add_argument("--no-resume", action="store_true", help="start over instead of resuming from the checkpoint")
+    ap.add_argument("--export-only", action="store_true", help="skip training; export the last checkpoint")
+    args = ap.parse_args(argv)
+
+    import torch
+
+    from edge_sdk.train import QNet, TrainConfig, load_cifar10, train
+
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    train_data, test_data = load_cifar10(args.data)
+    model = QNet("nqe-1mb", (32, 32, 3), SPEC, classes=10)
+    cfg = TrainConfig(plan(args), out_dir=args.out, batch_size=args.batch_size, seed=args.seed,
+                      weight_decay=1e-2, augment=True, distill=args.distill)
+    if not args.export_only:
+        train(model, train_data, test_data, cfg, resume=not args.no_resume)
+    else:
+        model.load_state_dict(torch.load(Path(args.out) / "ckpt.pt", weights_only=False)["model"])
+        model.set_stage("fused")
+    from edge_sdk.train.publish import publish  # imported late: training may run while it is edited
+
+    publish(model, Path(args.out), Path(args.firmware), test_data, name="cifar10_nqe_1mb",
+            data_desc="CIFAR-10: 20,000 JPEG-degraded training images (x_jpeg) + 7,897 pixel-exact (x_exact) "
+                      "with random crop (pad 4) and horizontal flip; test: the 1,000 pixel-exact test images",
+            command="nice -n 19 python tools/train_cifar10_nqe.py " + " ".join(argv if argv is not None else sys.argv[1:]))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
