@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Union
 
-from ..errors import AuthError
+from ..errors import AuthError, ProtocolError
 from . import limits
 from .protocol import check_device_id
 
@@ -102,7 +102,10 @@ class CredentialStore:
         devices = data.get("devices")
         if not isinstance(devices, dict):
             raise AuthError(f"{path}: expected a 'devices' map, found {type(devices).__name__}")
-        return cls({str(d): _parse_secret(s, path) for d, s in devices.items()})
+        try:
+            return cls({str(d): _parse_secret(s, path) for d, s in devices.items()})
+        except ProtocolError as exc:  # a malformed device id in the file
+            raise AuthError(f"{path}: {exc}") from None
 
     def save(self, path: PathLike) -> None:
         _write_private_json(
