@@ -40,10 +40,10 @@ def _colour_shift(img: Image.Image, rng: np.random.Generator) -> Image.Image:
 
 def variants(img: Image.Image, rng: np.random.Generator) -> list[tuple[str, Image.Image]]:
     """The query transformations of one original (name suffix, image)."""
-    out = [(f"crop{s}", _crop(img, rng, s)) for s in (0.7, 0.5, 0.35)]
-    out.append(("rot", _crop(img, rng, 0.6).rotate(int(rng.choice([90, 180, 270])), expand=True)))
+    out = [(f"crop{s}", _crop(img, rng, s)) for s in (0.5, 0.3, 0.2)]
+    out.append(("rot", _crop(img, rng, 0.4).rotate(int(rng.choice([90, 180, 270])), expand=True)))
     out.append(("jpeg", img))  # re-encoded at low quality when saved
-    out.append(("colour", _colour_shift(_crop(img, rng, 0.8), rng)))
+    out.append(("colour", _colour_shift(_crop(img, rng, 0.4), rng)))
     return out
 
 
