@@ -113,7 +113,7 @@ def augment(x: torch.Tensor, gen: torch.Generator, pad: int = 4, flip: bool = Tr
 
 
 def batches(data: ArrayData, batch_size: int, gen: Optional[torch.Generator] = None,
-            aug: bool = False, limit: int = 0) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+            aug: bool = False, limit: int = 0, pad: int = 4, flip: bool = True) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """Mini-batches; shuffled (and augmented if ``aug``) when a generator is given."""
     n = len(data)
     order = torch.randperm(n, generator=gen) if gen is not None else torch.arange(n)
@@ -124,7 +124,7 @@ def batches(data: ArrayData, batch_size: int, gen: Optional[torch.Generator] = N
         idx = order[i: i + batch_size]
         x = data.x[idx]
         if aug and gen is not None:
-            x = augment(x, gen)
+            x = augment(x, gen, pad, flip)
         count += 1
         yield x, data.y[idx]
 

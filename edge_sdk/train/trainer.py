@@ -51,6 +51,8 @@ class TrainConfig:
     seed: int = 0
     weight_decay: float = 1e-4
     augment: bool = False
+    aug_pad: int = 4  # random-crop padding (pixels)
+    aug_flip: bool = True  # random horizontal flips (off for digits)
     distill: float = 0.0  # weight of the distillation loss (0: off)
     temperature: float = 4.0
     teacher_stage: str = "float"  # distil from the model as it ended this stage
@@ -162,7 +164,8 @@ def _epoch(model, train_data, val_data, cfg, stage, si, epoch, steps, opt, sched
     model.train()
     gen = generator(cfg.seed, si, epoch)
     t0, total, n = time.time(), 0.0, 0
-    it = batches(train_data, cfg.batch_size, gen, aug=cfg.augment, limit=cfg.max_batches)
+    it = batches(train_data, cfg.batch_size, gen, aug=cfg.augment, limit=cfg.max_batches, pad=cfg.aug_pad,
+                 flip=cfg.aug_flip)
     bar = tqdm(it, total=steps, desc=f"{stage.name} {epoch + 1}/{stage.epochs}", leave=False,
                disable=not cfg.progress, mininterval=10)
     for x, y in bar:
