@@ -9,7 +9,8 @@
  * Bit-exactness with edge_sdk/arith.py + runtime/reference.py:
  *   - accumulation is int32; the network validator guarantees it never overflows
  *     (worst case < 2^31) and the wrapper rejects codes above the layer's input max;
- *   - the rounding shift is computed in int64 exactly like arith.round_shift.
+ *   - the rounding shift is exact on every int32 (uint32 magnitude arithmetic), i.e.
+ *     equal to arith.round_shift (int64) followed by the int32 / uint8 clamp.
  *
  * Safety: these functions trust their arguments.  The Cython wrapper
  * (_emulator.pyx) validates every shape, stride and range before calling them.
@@ -34,8 +35,10 @@
 
 #if defined(__GNUC__)
 #define EK_ALWAYS_INLINE static inline __attribute__((always_inline))
+#define EK_MAYBE_UNUSED __attribute__((unused))
 #else
 #define EK_ALWAYS_INLINE EK_INLINE
+#define EK_MAYBE_UNUSED
 #endif
 
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -81,34 +84,50 @@ EK_INLINE int ek_best_isa(void)
 /* Requantizer (arith.round_shift + arith.requantize)                        */
 /* ------------------------------------------------------------------------- */
 
-EK_ALWAYS_INLINE int64_t ek_round_shift(int64_t a, int shift, int floor_mode)
+/* The requantizer on int32 values.  Exact for every int32 ``v`` and 0 <= shift <= 30:
+ * the magnitude plus the rounding half stays below 2^32 in uint32 arithmetic. */
+EK_ALWAYS_INLINE int32_t ek_rq_raw(int32_t v, uint32_t half, int shift, int floor_mode)
 {
-    if (floor_mode) return a >> shift; /* arithmetic shift: floor */
-    int64_t half = shift ? ((int64_t)1 << (shift - 1)) : 0;
-    int64_t m = ((a < 0 ? -a : a) + half) >> shift;
-    return a < 0 ? -m : m;
+    uint32_t m, q;
+    if (floor_mode) return v >> shift; /* arithmetic shift: floor */
+    m = v < 0 ? 0u - (uint32_t)v : (uint32_t)v;
+    q = (m + half) >> shift;
+    return v < 0 ? (int32_t)(0u - q) : (int32_t)q;
 }
 
-/* acc[n][ld] (+ bias[c]) -> codes (uint8, clamp 0..act_max) or raw int32, both [n][chn]. */
-static void ek_requant(const int32_t *EK_RESTRICT acc, int n, int chn, int ld, const int32_t *EK_RESTRICT bias,
-                       int shift, int floor_mode, int act_max, int raw, uint8_t *EK_RESTRICT out_u8,
-                       int32_t *EK_RESTRICT out_i32)
+/* "act": clamp(R(v), 0, act_max).  A negative v rounds to <= 0 either way, so only v > 0 is shifted. */
+EK_ALWAYS_INLINE uint8_t ek_rq_act(int32_t v, uint32_t half, int shift, int act_max)
 {
+    uint32_t q = ((uint32_t)v + half) >> shift;
+    return (uint8_t)(v <= 0 ? 0 : (q > (uint32_t)act_max ? (uint32_t)act_max : q));
+}
+
+EK_ALWAYS_INLINE uint8_t ek_rq_act_floor(int32_t v, int shift, int act_max)
+{
+    int32_t q = v >> shift;
+    return (uint8_t)(q < 0 ? 0 : (q > act_max ? act_max : q));
+}
+
+EK_INLINE uint32_t ek_half(int shift) { return shift ? (uint32_t)1 << (shift - 1) : 0u; }
+
+/* acc[n][ld] + bias[c] -> codes (uint8, clamp 0..act_max) or raw int32, both [n][chn]. */
+EK_ALWAYS_INLINE void ek_requant_body(const int32_t *EK_RESTRICT acc, int n, int chn, int ld,
+                                      const int32_t *EK_RESTRICT bias, int shift, int floor_mode, int act_max,
+                                      int raw, uint8_t *EK_RESTRICT out_u8, int32_t *EK_RESTRICT out_i32)
+{
+    const uint32_t half = ek_half(shift);
     int p, c;
     for (p = 0; p < n; p++) {
         const int32_t *a = acc + (size_t)p * ld;
         if (raw) {
             int32_t *o = out_i32 + (size_t)p * chn;
-            for (c = 0; c < chn; c++) {
-                int64_t v = (int64_t)a[c] + (bias ? bias[c] : 0);
-                o[c] = (int32_t)ek_round_shift(v, shift, floor_mode);
-            }
+            for (c = 0; c < chn; c++) o[c] = ek_rq_raw(a[c] + bias[c], half, shift, floor_mode);
+        } else if (floor_mode) {
+            uint8_t *o = out_u8 + (size_t)p * chn;
+            for (c = 0; c < chn; c++) o[c] = ek_rq_act_floor(a[c] + bias[c], shift, act_max);
         } else {
             uint8_t *o = out_u8 + (size_t)p * chn;
-            for (c = 0; c < chn; c++) {
-                int64_t v = ek_round_shift((int64_t)a[c] + (bias ? bias[c] : 0), shift, floor_mode);
-                o[c] = (uint8_t)(v < 0 ? 0 : (v > act_max ? act_max : v));
-            }
+            for (c = 0; c < chn; c++) o[c] = ek_rq_act(a[c] + bias[c], half, shift, act_max);
         }
     }
 }
@@ -253,6 +272,13 @@ EK_ALWAYS_INLINE void ek_depthwise_body(const int16_t *EK_RESTRICT xp, int wp, i
                                            const int16_t *EK_RESTRICT wd, int ldw, int32_t *EK_RESTRICT acc)     \
     {                                                                                                          \
         ek_depthwise_body(xp, wp, cb, k, s, out_w, p0, n, c_off, chn, wd, ldw, acc);                           \
+    }                                                                                                          \
+    ATTR EK_MAYBE_UNUSED static void ek_requant_##SUFFIX(const int32_t *EK_RESTRICT acc, int n, int chn, int ld,                 \
+                                         const int32_t *EK_RESTRICT bias, int shift, int floor_mode,            \
+                                         int act_max, int raw, uint8_t *EK_RESTRICT out_u8,                     \
+                                         int32_t *EK_RESTRICT out_i32)                                          \
+    {                                                                                                          \
+        ek_requant_body(acc, n, chn, ld, bias, shift, floor_mode, act_max, raw, out_u8, out_i32);              \
     }
 
 EK_DEFINE_VARIANTS(default, )
@@ -283,6 +309,20 @@ static void ek_depthwise(int isa, const int16_t *xp, int wp, int cb, int k, int 
 #endif
     (void)isa;
     ek_depthwise_default(xp, wp, cb, k, s, out_w, p0, n, c_off, chn, wd, ldw, acc);
+}
+
+static void ek_requant(int isa, const int32_t *acc, int n, int chn, int ld, const int32_t *bias, int shift,
+                       int floor_mode, int act_max, int raw, uint8_t *out_u8, int32_t *out_i32)
+{
+#if EK_X86_MULTIVERSION
+    if (isa == EK_ISA_VNNI || isa == EK_ISA_AVX512) {
+        ek_requant_avx512(acc, n, chn, ld, bias, shift, floor_mode, act_max, raw, out_u8, out_i32);
+        return;
+    }
+    if (isa == EK_ISA_AVX2) { ek_requant_avx2(acc, n, chn, ld, bias, shift, floor_mode, act_max, raw, out_u8, out_i32); return; }
+#endif
+    (void)isa;
+    ek_requant_default(acc, n, chn, ld, bias, shift, floor_mode, act_max, raw, out_u8, out_i32);
 }
 
 /* ------------------------------------------------------------------------- */
@@ -338,7 +378,7 @@ static int ek_conv_tile(const ek_conv_params *prm, const uint8_t *band, const in
             int n = npix - p0 < chunk ? npix - p0 : chunk;
             int c_off = prm->ch0 - prm->in_ch0;
             ek_depthwise(prm->isa, xp, wp, cb, k, s, out_w, p0, n, c_off, chn, W, prm->ldw, acc);
-            ek_requant(acc, n, chn, chn, bias, prm->shift, prm->floor_mode, prm->act_max, prm->raw,
+            ek_requant(prm->isa, acc, n, chn, chn, bias, prm->shift, prm->floor_mode, prm->act_max, prm->raw,
                        out_u8 ? out_u8 + (size_t)p0 * chn : NULL, out_i32 ? out_i32 + (size_t)p0 * chn : NULL);
         }
         goto done;
@@ -365,7 +405,7 @@ static int ek_conv_tile(const ek_conv_params *prm, const uint8_t *band, const in
                 ek_gemm(prm->isa, P, W + (size_t)o * kp, acc + o, n4, end - o, kp, chn);
                 o = end;
             }
-            ek_requant(acc, n, chn, chn, bias, prm->shift, prm->floor_mode, prm->act_max, prm->raw,
+            ek_requant(prm->isa, acc, n, chn, chn, bias, prm->shift, prm->floor_mode, prm->act_max, prm->raw,
                        out_u8 ? out_u8 + (size_t)p0 * chn : NULL, out_i32 ? out_i32 + (size_t)p0 * chn : NULL);
         }
     }
@@ -401,31 +441,31 @@ static void ek_maxpool(const uint8_t *EK_RESTRICT band, int out_rows, int w, int
     }
 }
 
-/* acc = a*ma + b*mb over n codes, then the requantizer. */
+/* acc = a*ma + b*mb over n codes (|acc| < 2^25 for 8-bit codes and 16-bit multipliers), then the requantizer. */
 static void ek_add(const uint8_t *EK_RESTRICT a, const uint8_t *EK_RESTRICT b, size_t n, int ma, int mb, int shift,
                    int floor_mode, int act_max, int raw, uint8_t *EK_RESTRICT out_u8, int32_t *EK_RESTRICT out_i32)
 {
+    const uint32_t half = ek_half(shift);
     size_t i;
     if (raw) {
-        for (i = 0; i < n; i++)
-            out_i32[i] = (int32_t)ek_round_shift((int64_t)a[i] * ma + (int64_t)b[i] * mb, shift, floor_mode);
+        for (i = 0; i < n; i++) out_i32[i] = ek_rq_raw((int32_t)a[i] * ma + (int32_t)b[i] * mb, half, shift, floor_mode);
+    } else if (floor_mode) {
+        for (i = 0; i < n; i++) out_u8[i] = ek_rq_act_floor((int32_t)a[i] * ma + (int32_t)b[i] * mb, shift, act_max);
     } else {
-        for (i = 0; i < n; i++) {
-            int64_t v = ek_round_shift((int64_t)a[i] * ma + (int64_t)b[i] * mb, shift, floor_mode);
-            out_u8[i] = (uint8_t)(v < 0 ? 0 : (v > act_max ? act_max : v));
-        }
+        for (i = 0; i < n; i++) out_u8[i] = ek_rq_act((int32_t)a[i] * ma + (int32_t)b[i] * mb, half, shift, act_max);
     }
 }
 
-/* Standalone requantizer over n int32 accumulators (kernel-level tests). */
+/* The requantizer alone over n int32 accumulators (kernel-level tests). */
 static void ek_requant_flat(const int32_t *acc, size_t n, int shift, int floor_mode, int act_max, int raw,
                             uint8_t *out_u8, int32_t *out_i32)
 {
+    const uint32_t half = ek_half(shift);
     size_t i;
     for (i = 0; i < n; i++) {
-        int64_t v = ek_round_shift(acc[i], shift, floor_mode);
-        if (raw) out_i32[i] = (int32_t)v;
-        else out_u8[i] = (uint8_t)(v < 0 ? 0 : (v > act_max ? act_max : v));
+        if (raw) out_i32[i] = ek_rq_raw(acc[i], half, shift, floor_mode);
+        else if (floor_mode) out_u8[i] = ek_rq_act_floor(acc[i], shift, act_max);
+        else out_u8[i] = ek_rq_act(acc[i], half, shift, act_max);
     }
 }
 
