@@ -190,7 +190,7 @@ class FuzzReport:
 def _category(message: str) -> str:
     """A stable outcome label: the message's first clause, numbers and quoted names normalized."""
     head = re.sub(r"'[^' ]*'", "'…'", message)
-    head = re.sub(r"0x[0-9a-f]+|\d+", "N", head)
+    head = re.sub(r"\b[0-9a-f]{8,}\b|0x[0-9a-f]+|\d+", "N", head)
     return "FirmwareError: " + re.split(r"[(,;]", head)[0].strip()[:70]
 
 
