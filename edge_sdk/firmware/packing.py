@@ -13,6 +13,8 @@ import numpy as np
 
 from ..errors import FirmwareError
 
+CHUNK = 1 << 20  # fields per vectorized step; a multiple of 8
+
 __all__ = [
     "pack_binary",
     "pack_signed",
@@ -60,10 +62,15 @@ def pack_unsigned(fields: np.ndarray, bits: int) -> bytes:
         raise FirmwareError(f"field {j} = {v} does not fit {bits} unsigned bits (0..{(1 << bits) - 1})")
     if bits == 8:
         return flat.astype(np.uint8).tobytes()
-    # One row of 8 little-endian bits per field, keep the low ``bits`` columns, then
-    # let packbits lay the concatenated stream out LSB-first.
-    per_field = np.unpackbits(flat.astype(np.uint8)[:, None], axis=1, bitorder="little")[:, :bits]
-    return np.packbits(per_field.reshape(-1), bitorder="little").tobytes()
+    out = bytearray(packed_size(flat.size, bits))
+    for start in range(0, flat.size, CHUNK):  # CHUNK is a multiple of 8, so chunks end on byte boundaries
+        part = flat[start : start + CHUNK].astype(np.uint8)
+        # One row of 8 little-endian bits per field, keep the low ``bits`` columns, then
+        # let packbits lay the concatenated stream out LSB-first.
+        per_field = np.unpackbits(part[:, None], axis=1, bitorder="little")[:, :bits]
+        packed = np.packbits(per_field.reshape(-1), bitorder="little").tobytes()
+        out[start * bits // 8 : start * bits // 8 + len(packed)] = packed
+    return bytes(out)
 
 
 def unpack_unsigned(data, bits: int, count: int) -> np.ndarray:
@@ -80,11 +87,18 @@ def unpack_unsigned(data, bits: int, count: int) -> np.ndarray:
         raise FirmwareError(f"{count} {bits}-bit fields need {need} bytes, found {buf.size}")
     if bits == 8:
         return buf[:count].copy()
-    # count*bits bytes of 0/1 plus the result: bounded by 9x the packed size times 8/bits.
-    planes = np.unpackbits(buf[:need], bitorder="little", count=count * bits).reshape(count, bits)
-    fields = planes[:, 0].copy()
-    for j in range(1, bits):
-        fields |= planes[:, j] << np.uint8(j)
+    fields = np.empty(count, dtype=np.uint8)
+    # Chunked so the temporaries (count*bits bytes of 0/1 per chunk) stay small
+    # however large the layer: the only full-size allocation is the result.
+    for start in range(0, count, CHUNK):
+        n = min(CHUNK, count - start)
+        first = start * bits // 8
+        planes = np.unpackbits(buf[first : first + packed_size(n, bits)], bitorder="little", count=n * bits)
+        planes = planes.reshape(n, bits)
+        out = fields[start : start + n]
+        out[:] = planes[:, 0]
+        for j in range(1, bits):
+            out |= planes[:, j] << np.uint8(j)
     return fields
 
 
@@ -101,9 +115,14 @@ def pack_signed(codes: np.ndarray, bits: int) -> bytes:
 
 def unpack_signed(data, bits: int, count: int) -> np.ndarray:
     """The first ``count`` two's-complement ``bits``-bit codes of a stream, as int8."""
-    fields = unpack_unsigned(data, bits, count).astype(np.int16)
-    fields -= (fields >> (bits - 1)) << bits  # sign-extend: subtract 2^b where the top bit is set
-    return fields.astype(np.int8)
+    fields = unpack_unsigned(data, bits, count)
+    if bits == 8:
+        return fields.view(np.int8)
+    # Sign-extend in place: move the field's top bit to bit 7, then shift back arithmetically.
+    fields <<= np.uint8(8 - bits)
+    codes = fields.view(np.int8)
+    codes >>= np.int8(8 - bits)
+    return codes
 
 
 def pack_binary(codes: np.ndarray, bits: int = 1) -> bytes:
