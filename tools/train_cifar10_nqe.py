@@ -48,6 +48,8 @@ def main(argv=None) -> int:
     ap.add_argument("--qact-epochs", type=int, default=3)
     ap.add_argument("--fused-epochs", type=int, default=1)
     ap.add_argument("--distill", type=float, default=0.0, help="weight of distillation from the float stage")
+    ap.add_argument("--teacher", default="", help=".tflite teacher for distillation (e.g. the MLPerf-Tiny ResNet-8 "
+                    "../shared/data/models/mlperf_tiny/pretrainedResnet.tflite); needs --distill > 0")
     ap.add_argument("--no-resume", action="store_true", help="start over instead of resuming from the checkpoint")
     ap.add_argument("--export-only", action="store_true", help="skip training; export the last checkpoint")
     args = ap.parse_args(argv)
@@ -63,7 +65,12 @@ def main(argv=None) -> int:
     cfg = TrainConfig(plan(args), out_dir=args.out, batch_size=args.batch_size, seed=args.seed,
                       weight_decay=1e-2, augment=True, distill=args.distill)
     if not args.export_only:
-        train(model, train_data, test_data, cfg, resume=not args.no_resume)
+        teacher = None
+        if args.teacher:
+            from edge_sdk.train.teacher import TFLiteTeacher
+
+            teacher = TFLiteTeacher(args.teacher)
+        train(model, train_data, test_data, cfg, resume=not args.no_resume, teacher=teacher)
     else:
         model.load_state_dict(torch.load(Path(args.out) / "ckpt.pt", weights_only=False)["model"])
         model.set_stage("fused")

@@ -17,7 +17,7 @@ from __future__ import annotations
 import copy
 import json
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Optional
 
@@ -102,13 +102,20 @@ def _optimizer(model: QNet, stage: Stage, steps: int, cfg: TrainConfig):
     return opt, sched
 
 
+def _config(cfg: TrainConfig) -> dict:
+    """The plain-data part of the config (for the record in the checkpoint)."""
+    return {k: v for k, v in asdict(replace(cfg, log=None, history=[])).items()}
+
+
 def _save(path: Path, state: dict) -> None:
     tmp = path.with_suffix(".tmp")
     torch.save(state, tmp)
     tmp.replace(path)  # atomic: a kill mid-save never leaves a broken checkpoint
 
 
-def _teacher(out: Path, model: QNet, cfg: TrainConfig):
+def _teacher(out: Path, model: QNet, cfg: TrainConfig, given=None):
+    if cfg.distill > 0 and given is not None:
+        return given.eval()
     path = out / f"{cfg.teacher_stage}.pt"
     if cfg.distill <= 0 or not path.is_file():
         return None
@@ -119,8 +126,13 @@ def _teacher(out: Path, model: QNet, cfg: TrainConfig):
 
 
 def train(model: QNet, train_data: ArrayData, val_data: Optional[ArrayData], cfg: TrainConfig,
-          resume: bool = True) -> list[dict]:
-    """Run (or resume) the staged plan; returns the per-epoch history."""
+          resume: bool = True, teacher=None) -> list[dict]:
+    """Run (or resume) the staged plan; returns the per-epoch history.
+
+    ``teacher``: a callable uint8 NHWC batch -> logits (a torch module or a
+    ``teacher.TFLiteTeacher``); without one, ``cfg.distill > 0`` distils from the
+    model as it ended ``cfg.teacher_stage``.
+    """
     out = Path(cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     ckpt_path = out / "ckpt.pt"
@@ -147,13 +159,14 @@ def train(model: QNet, train_data: ArrayData, val_data: Optional[ArrayData], cfg
         if state is not None and si == start_stage and epoch0 > 0:
             opt.load_state_dict(state["opt"])
             sched.load_state_dict(state["sched"])
-        teacher = _teacher(out, model, cfg)
+        stage_teacher = _teacher(out, model, cfg, teacher)
         for epoch in range(epoch0, stage.epochs):
-            history.append(_epoch(model, train_data, val_data, cfg, stage, si, epoch, steps, opt, sched, teacher))
+            history.append(_epoch(model, train_data, val_data, cfg, stage, si, epoch, steps, opt, sched,
+                                  stage_teacher))
             say(json.dumps(history[-1]))
             nxt = (si, epoch + 1) if epoch + 1 < stage.epochs else (si + 1, 0)
             _save(ckpt_path, {"stage": nxt[0], "epoch": nxt[1], "model": model.state_dict(), "opt": opt.state_dict(),
-                              "sched": sched.state_dict(), "history": history, "config": asdict(cfg) | {"log": None}})
+                              "sched": sched.state_dict(), "history": history, "config": _config(cfg)})
         _save(out / f"{stage.name}.pt", {"model": model.state_dict(), "history": history})
     cfg.history = history
     return history
