@@ -169,21 +169,19 @@ cdef inline int _decode_bit(Decoder *d, Model *m, int ctx) noexcept nogil:
     return bit
 
 
-cdef inline int _context(const uint8_t *bits, Py_ssize_t k, Py_ssize_t y, Py_ssize_t x,
-                         Py_ssize_t h, Py_ssize_t w, int group) noexcept nogil:
-    """Context model 1: 16 * significance + W + 2 N + 4 NE + 8 U (arith_ref.py)."""
-    cdef Py_ssize_t plane = h * w
-    cdef const uint8_t *here = bits + k * plane + y * w + x
+cdef inline int _context(const uint8_t *bits, Py_ssize_t i, Py_ssize_t k, Py_ssize_t y, Py_ssize_t x,
+                         Py_ssize_t plane, Py_ssize_t w, int group) noexcept nogil:
+    """Context model 1 of bit ``i`` = (k, y, x): 16 * significance + W + 2 N + 4 NE + 8 U (arith_ref.py)."""
     cdef int sig = <int>(k % group)
     cdef int c = CTX_PER_BIT * sig
     if x > 0:
-        c += here[-1]
+        c += bits[i - 1]
     if y > 0:
-        c += 2 * here[-w]
+        c += 2 * bits[i - w]
         if x + 1 < w:
-            c += 4 * here[-w + 1]
+            c += 4 * bits[i - w + 1]
     if sig > 0:
-        c += 8 * here[-plane]
+        c += 8 * bits[i - plane]
     return c
 
 
@@ -206,7 +204,7 @@ cdef Py_ssize_t _encode_planes(const uint8_t *bits, Py_ssize_t P, Py_ssize_t H, 
     for k in range(P):
         for y in range(H):
             for x in range(W):
-                _encode_bit(&e, &m, _context(bits, k, y, x, H, W, group), bits[i])
+                _encode_bit(&e, &m, _context(bits, i, k, y, x, H * W, W, group), bits[i])
                 i += 1
     _finish(&e)
     return -1 if e.overflow else e.pos
@@ -231,7 +229,7 @@ cdef int _decode_planes(const uint8_t *buf, Py_ssize_t n, Py_ssize_t P, Py_ssize
     for k in range(P):
         for y in range(H):
             for x in range(W):
-                bits[i] = <uint8_t>_decode_bit(&d, &m, _context(bits, k, y, x, H, W, group))
+                bits[i] = <uint8_t>_decode_bit(&d, &m, _context(bits, i, k, y, x, H * W, W, group))
                 i += 1
                 if d.corrupt:
                     consumed[0] = d.pos

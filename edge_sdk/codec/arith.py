@@ -33,7 +33,9 @@ try:
 except Exception as _exc:  # noqa: BLE001 - ImportError, or a build for another numpy/Python ABI
     _arith = None
     AVAILABLE = False
-    IMPORT_ERROR: Optional[str] = f"edge_sdk.codec._arith is not built ({type(_exc).__name__}: {_exc}); {BUILD_HINT}"
+    IMPORT_ERROR: Optional[str] = (
+        f"edge_sdk.codec._arith is not built ({type(_exc).__name__}: {_exc}); {BUILD_HINT}"
+    )
 else:
     AVAILABLE = True
     IMPORT_ERROR = None

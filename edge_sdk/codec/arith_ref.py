@@ -43,7 +43,9 @@ CONTEXTS_PER_GROUP_BIT = 16
 MAX_GROUP = 16
 
 #: Adaptation shift by the number of bits a context has seen (saturating at 255).
-SHIFT_TABLE = tuple(min((n + 1).bit_length(), MAX_SHIFT) for n in range(COUNT_MAX + 1))  # 1 + floor(log2(n+1))
+SHIFT_TABLE = tuple(
+    min((n + 1).bit_length(), MAX_SHIFT) for n in range(COUNT_MAX + 1)
+)  # 1 + floor(log2(n+1))
 
 
 class _Encoder:
