@@ -63,7 +63,7 @@ async def server_handshake(conn: Connection, store: CredentialStore, timeout: fl
     hello = await _recv_or_reply(conn, timeout)
     if hello.type != MsgType.HELLO:
         await _reply(conn, ErrorCode.NOT_AUTHENTICATED, f"expected HELLO first, found {hello.type.name}")
-        raise AuthError(f"{conn.peer}: {hello.type.name} before HELLO")
+        raise AuthError(f"{hello.type.name} before HELLO")
     device = hello.device
     try:
         store.check_fresh(device, hello.body["nonce"])
@@ -77,7 +77,7 @@ async def server_handshake(conn: Connection, store: CredentialStore, timeout: fl
         await _reply(
             conn, ErrorCode.NOT_AUTHENTICATED, "expected AUTH from the device that said HELLO", device
         )
-        raise AuthError(f"{conn.peer}: bad handshake order")
+        raise AuthError("bad handshake order")
     try:
         proof = store.verify(device, hello.body["nonce"], server_nonce, auth.body["mac"])
     except AuthError as exc:

@@ -28,6 +28,7 @@ class RawDevice:
         self.sent_at: dict[int, float] = {}
         self.acks: dict[int, float] = {}
         self.errors: list[Message] = []
+        self.replies = 0  # every message received, duplicates of a seq included
         self._reader: Optional[asyncio.Task] = None
         self._ack_event = asyncio.Event()
 
@@ -41,6 +42,7 @@ class RawDevice:
         try:
             while True:
                 msg = await self.conn.recv()
+                self.replies += 1
                 if msg.type == MsgType.ACK:
                     sent = self.sent_at.pop(msg.seq, None)
                     self.acks[msg.seq] = time.perf_counter() - sent if sent is not None else 0.0

@@ -55,7 +55,14 @@ def frame_items(frame_id, rng, w=64, h=48, patch=16, with_descriptor=True):
     """The messages of one compress-mode frame (raw codec) plus a descriptor."""
     img = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
     rows, cols = -(-h // patch), -(-w // patch)
-    items = [Outgoing(MsgType.FRAME_BEGIN, {"w": w, "h": h, "c": 3, "patch": patch, "n": rows * cols, "codec": "raw"}, frame_id, 1)]
+    items = [
+        Outgoing(
+            MsgType.FRAME_BEGIN,
+            {"w": w, "h": h, "c": 3, "patch": patch, "n": rows * cols, "codec": "raw"},
+            frame_id,
+            1,
+        )
+    ]
     for i in range(rows * cols):
         r, c = divmod(i, cols)
         tile = np.zeros((patch, patch, 3), np.uint8)
@@ -66,5 +73,7 @@ def frame_items(frame_id, rng, w=64, h=48, patch=16, with_descriptor=True):
     if with_descriptor:
         from edge_sdk.transport.descriptor import encode_descriptor
 
-        items.append(Outgoing(MsgType.DESCRIPTOR, {"vec": encode_descriptor(rng.normal(size=32), "f16")}, frame_id, 1))
+        items.append(
+            Outgoing(MsgType.DESCRIPTOR, {"vec": encode_descriptor(rng.normal(size=32), "f16")}, frame_id, 1)
+        )
     return img, items

@@ -70,7 +70,9 @@ def test_pluggable_decoder_that_handles_missing_itself():
         handles_missing = True
 
         def decode(self, geometry, patches):
-            return DecodedFrame(np.full((geometry.height, geometry.width, geometry.channels), 9, np.uint8), [])
+            return DecodedFrame(
+                np.full((geometry.height, geometry.width, geometry.channels), 9, np.uint8), []
+            )
 
     register_decoder("solid", Solid)
     out, report = assemble(FrameGeometry(32, 16, 3, 16, 2, "solid"), {0: b""})

@@ -81,7 +81,13 @@ def test_dropped_connections_lose_nothing_and_duplicate_nothing(server, store, t
 
     async def go():
         proxy = await CuttingProxy(server.address[1]).start()
-        client = DeviceClient(TcpClientTransport("127.0.0.1", proxy.port), store.creds["cam1"], str(tmp_path / "spool"), ack_timeout=2.0, backoff=(0.01, 0.2))
+        client = DeviceClient(
+            TcpClientTransport("127.0.0.1", proxy.port),
+            store.creds["cam1"],
+            str(tmp_path / "spool"),
+            ack_timeout=2.0,
+            backoff=(0.01, 0.2),
+        )
         client.start()
         for _ in range(n_frames):
             await client.send_batch(frame_items(client.new_frame_id(), rng)[1])
@@ -93,7 +99,9 @@ def test_dropped_connections_lose_nothing_and_duplicate_nothing(server, store, t
     stats, cuts = run(go(), timeout=80)
     assert cuts >= 3 and stats.connects >= 3 and stats.retransmits > 0
     assert db_counts(server) == (n_frames, n_frames * 12, n_frames * 12, n_frames)
-    assert server.server.stats.messages - server.server.stats.duplicates == n_frames * 15  # begin + 12 patches + end + descriptor
+    assert (
+        server.server.stats.messages - server.server.stats.duplicates == n_frames * 15
+    )  # begin + 12 patches + end + descriptor
 
 
 def test_unacked_messages_survive_a_client_restart(server, store, tmp_path):
@@ -108,7 +116,9 @@ def test_unacked_messages_survive_a_client_restart(server, store, tmp_path):
         assert dead.pending() == 5 * 15
         await dead.close()
         # Second "process": same spool directory, reachable server.
-        alive = DeviceClient(TcpClientTransport(*server.address), store.creds["cam1"], str(tmp_path / "spool"))
+        alive = DeviceClient(
+            TcpClientTransport(*server.address), store.creds["cam1"], str(tmp_path / "spool")
+        )
         assert alive.pending() == 5 * 15
         alive.start()
         assert await alive.flush(20)
@@ -125,7 +135,12 @@ def test_server_restart_mid_stream(tmp_path, store):
     port = first.address[1]
 
     async def go():
-        client = DeviceClient(TcpClientTransport("127.0.0.1", port), store.creds["cam2"], str(tmp_path / "spool"), backoff=(0.02, 0.2))
+        client = DeviceClient(
+            TcpClientTransport("127.0.0.1", port),
+            store.creds["cam2"],
+            str(tmp_path / "spool"),
+            backoff=(0.02, 0.2),
+        )
         client.start()
         for i in range(20):
             await client.send_batch(frame_items(client.new_frame_id(), rng)[1])
@@ -168,7 +183,9 @@ def test_wrong_credentials_are_a_clear_fatal_error(server, tmp_path):
 
 def test_unreachable_server_is_a_clear_error(store, tmp_path):
     async def go():
-        client = DeviceClient(TcpClientTransport("127.0.0.1", 9), store.creds["cam1"], str(tmp_path / "spool"))
+        client = DeviceClient(
+            TcpClientTransport("127.0.0.1", 9), store.creds["cam1"], str(tmp_path / "spool")
+        )
         with pytest.raises(ConnectionError, match=r"server unreachable at tcp://127.0.0.1:9 after 0.5 s"):
             await client.wait_connected(0.5)
         await client.close()
@@ -179,7 +196,12 @@ def test_unreachable_server_is_a_clear_error(store, tmp_path):
 def test_full_spool_blocks_then_raises(store, tmp_path):
     async def go():
         client = DeviceClient(
-            TcpClientTransport("127.0.0.1", 9), store.creds["cam1"], str(tmp_path / "spool"), spool_bytes=64 << 10, segment_bytes=16 << 10, block_timeout=0.5
+            TcpClientTransport("127.0.0.1", 9),
+            store.creds["cam1"],
+            str(tmp_path / "spool"),
+            spool_bytes=64 << 10,
+            segment_bytes=16 << 10,
+            block_timeout=0.5,
         )
         client.start()
         big = Outgoing(MsgType.LATENT_PATCH, {"i": 0, "p": b"x" * 8000})
@@ -200,7 +222,12 @@ def test_blocked_sender_resumes_when_acks_free_space(server, store, tmp_path):
 
     async def go():
         client = DeviceClient(
-            TcpClientTransport(*server.address), store.creds["cam1"], str(tmp_path / "spool"), spool_bytes=64 << 10, segment_bytes=16 << 10, block_timeout=20
+            TcpClientTransport(*server.address),
+            store.creds["cam1"],
+            str(tmp_path / "spool"),
+            spool_bytes=64 << 10,
+            segment_bytes=16 << 10,
+            block_timeout=20,
         )
         client.start()
         for _ in range(40):  # ~40 * 10 KiB through a 64 KiB spool

@@ -60,7 +60,9 @@ def test_duplicate_seq_is_acked_but_applied_once(server, store):
         body = {"cls": [3], "score": [0.9], "model": "m"}
         await dev.send(MsgType.CLASSIFICATION, body, 5, frame=1)
         assert await dev.wait_outstanding_below(1, 10)
-        await dev.send(MsgType.CLASSIFICATION, {"cls": [4], "score": [0.1], "model": "other"}, 5, frame=2)  # same seq
+        await dev.send(
+            MsgType.CLASSIFICATION, {"cls": [4], "score": [0.1], "model": "other"}, 5, frame=2
+        )  # same seq
         assert await dev.wait_outstanding_below(1, 10)
         await dev.close()
 
@@ -137,7 +139,9 @@ def test_thumbnails_are_stored_as_png(server, store):
 
     async def go():
         dev = await device(server, store)
-        await dev.send(MsgType.DESCRIPTOR, {"vec": encode_descriptor(np.ones(8), "bin"), "thumb": thumb}, 1, frame=4)
+        await dev.send(
+            MsgType.DESCRIPTOR, {"vec": encode_descriptor(np.ones(8), "bin"), "thumb": thumb}, 1, frame=4
+        )
         assert await dev.wait_outstanding_below(1, 10)
         await dev.close()
 

@@ -24,7 +24,9 @@ def filled(server, store, tmp_path):
     rng = np.random.default_rng(5)
 
     async def go():
-        client = DeviceClient(TcpClientTransport(*server.address), store.creds["cam1"], str(tmp_path / "spool"))
+        client = DeviceClient(
+            TcpClientTransport(*server.address), store.creds["cam1"], str(tmp_path / "spool")
+        )
         client.start()
         ids = []
         for _ in range(6):
@@ -53,13 +55,20 @@ def get(server, path, body=None):
 def test_http_health_frames_and_search(filled):
     server, ids = filled
     status, health = get(server, "/health")
-    assert status == 200 and health["ok"] and health["counts"]["frames"] == 6 and health["index"] == {"f16-32": 6}
+    assert (
+        status == 200
+        and health["ok"]
+        and health["counts"]["frames"] == 6
+        and health["index"] == {"f16-32": 6}
+    )
     status, frames = get(server, "/frames?device=cam1&limit=4")
     assert status == 200 and [f["frame"] for f in frames["frames"]] == sorted(ids, reverse=True)[:4]
     assert all(f["png"] and f["kinds"] == ["image", "f16"] for f in frames["frames"])
     status, res = get(server, f"/search?device=cam1&frame={ids[2]}&k=3")
     assert status == 200 and len(res["hits"]) == 3 and res["hits"][0]["frame"] == ids[2]
-    assert res["hits"][0]["score"] == pytest.approx(1.0, abs=1e-2) and res["hits"][0]["thumb"].endswith(f"{ids[2]}.png")
+    assert res["hits"][0]["score"] == pytest.approx(1.0, abs=1e-2) and res["hits"][0]["thumb"].endswith(
+        f"{ids[2]}.png"
+    )
 
 
 def test_http_search_by_vector(filled, tmp_path):
@@ -130,7 +139,10 @@ def test_cli_frames_and_query_offline_and_over_http(filled, capsys):
 def test_cli_query_by_vector_file_and_errors(filled, tmp_path, capsys):
     server, ids = filled
     np.save(tmp_path / "q.npy", np.ones(32))
-    assert cli(["query", "--data", str(server.server.data_dir), "--vector", str(tmp_path / "q.npy"), "-k", "6"]) == 0
+    assert (
+        cli(["query", "--data", str(server.server.data_dir), "--vector", str(tmp_path / "q.npy"), "-k", "6"])
+        == 0
+    )
     assert len(capsys.readouterr().out.strip().splitlines()) == 7  # header + 6 hits
     assert cli(["query", "--data", str(tmp_path / "nowhere"), "--frame", "cam1:1"]) == 2
     assert "no server database" in capsys.readouterr().err
