@@ -36,7 +36,9 @@
 #if defined(__GNUC__)
 #define EK_ALWAYS_INLINE static inline __attribute__((always_inline))
 #define EK_MAYBE_UNUSED __attribute__((unused))
+#define EK_NOINLINE __attribute__((noinline))
 #else
+#define EK_NOINLINE
 #define EK_ALWAYS_INLINE EK_INLINE
 #define EK_MAYBE_UNUSED
 #endif
@@ -136,50 +138,71 @@ EK_ALWAYS_INLINE void ek_requant_body(const int32_t *EK_RESTRICT acc, int n, int
 /* Band staging and im2col                                                   */
 /* ------------------------------------------------------------------------- */
 
-/* uint8 band (rows, w, c) -> int16 (pt + rows + pb, pl + w + pr, c) with zero borders.
- * Returns the largest code of the band. */
-static int ek_pad_band(const uint8_t *EK_RESTRICT band, int rows, int w, int c, int pt, int pb, int pl, int pr,
-                       int16_t *EK_RESTRICT xp)
+/* uint8 band (rows, w, c) -> int16 (pt + rows + pb, pl + w + pr, c) with zero borders (depthwise). */
+EK_NOINLINE static void ek_pad_band(const uint8_t *EK_RESTRICT band, int rows, int w, int c, int pt, int pb, int pl, int pr,
+                        int16_t *EK_RESTRICT xp)
 {
     size_t wp = (size_t)(pl + w + pr), rowlen = wp * (size_t)c, inner = (size_t)w * (size_t)c;
-    int r, vmax = 0;
+    int r;
     memset(xp, 0, (size_t)pt * rowlen * sizeof(int16_t));
     for (r = 0; r < rows; r++) {
         int16_t *dst = xp + (size_t)(pt + r) * rowlen;
         const uint8_t *src = band + (size_t)r * inner;
         size_t i;
-        uint8_t m = 0;
         memset(dst, 0, (size_t)pl * c * sizeof(int16_t));
-        for (i = 0; i < inner; i++) {
-            dst[(size_t)pl * c + i] = src[i];
-            m = src[i] > m ? src[i] : m;
-        }
+        for (i = 0; i < inner; i++) dst[(size_t)pl * c + i] = src[i];
         memset(dst + (size_t)(pl + w) * c, 0, (size_t)pr * c * sizeof(int16_t));
-        if (m > vmax) vmax = m;
     }
     memset(xp + (size_t)(pt + rows) * rowlen, 0, (size_t)pb * rowlen * sizeof(int16_t));
-    return vmax;
 }
 
-/* Patches of output pixels p0 .. p0+n-1 (row-major over out_w) into P[n][kp]:
- * per pixel the (ky, kx, i) window of input channels c_off .. c_off+gi-1.
+/* Largest code of a uint8 buffer. */
+EK_NOINLINE static int ek_max_u8(const uint8_t *EK_RESTRICT x, size_t n)
+{
+    uint8_t m = 0;
+    size_t i;
+    for (i = 0; i < n; i++) m = x[i] > m ? x[i] : m;
+    return m;
+}
+
+/* uint8 codes -> int16 (a conversion loop: vectorized, and never turned into a memcpy call). */
+EK_ALWAYS_INLINE void ek_widen(int16_t *EK_RESTRICT dst, const uint8_t *EK_RESTRICT src, int n)
+{
+    int j;
+    for (j = 0; j < n; j++) dst[j] = src[j];
+}
+
+/* Patches of output pixels p0 .. p0+n-1 (row-major over out_w) into P[n][kp], read straight from the
+ * uint8 band (in_rows, w, cb): per pixel the (ky, kx, i) window of band channels c_off .. c_off+gi-1,
+ * zero where the window leaves the band (pt / pl virtual rows / columns before it, the rest after it).
  * Columns k*k*gi .. kp-1 of P are left as they are (zero-initialised by the caller). */
-static void ek_im2col(const int16_t *EK_RESTRICT xp, int wp, int cb, int k, int s, int out_w, int p0, int n,
-                      int c_off, int gi, int kp, int16_t *EK_RESTRICT P)
+EK_NOINLINE static void ek_im2col(const uint8_t *EK_RESTRICT band, int in_rows, int w, int cb, int pt, int pl, int k, int s,
+                      int out_w, int p0, int n, int c_off, int gi, int kp, int16_t *EK_RESTRICT P)
 {
     int i, y = p0 / out_w, x = p0 % out_w;
-    size_t seg = (size_t)k * gi;
+    const int seg = k * gi;
     for (i = 0; i < n; i++) {
         int16_t *dst = P + (size_t)i * kp;
+        const int x0 = x * s - pl;
+        const int inside = x0 >= 0 && x0 + k <= w;
         int ky, kx;
-        for (ky = 0; ky < k; ky++) {
-            const int16_t *src = xp + ((size_t)(y * s + ky) * wp + (size_t)x * s) * cb + c_off;
-            if (gi == cb) {
-                memcpy(dst, src, seg * sizeof(int16_t));
-            } else {
-                for (kx = 0; kx < k; kx++) memcpy(dst + (size_t)kx * gi, src + (size_t)kx * cb, (size_t)gi * sizeof(int16_t));
+        for (ky = 0; ky < k; ky++, dst += seg) {
+            const int r = y * s + ky - pt;
+            const uint8_t *row;
+            if (r < 0 || r >= in_rows) {
+                memset(dst, 0, (size_t)seg * sizeof(int16_t));
+                continue;
             }
-            dst += seg;
+            row = band + (size_t)r * w * cb + c_off;
+            if (inside && gi == cb) {
+                ek_widen(dst, row + (size_t)x0 * cb, seg);
+                continue;
+            }
+            for (kx = 0; kx < k; kx++) {
+                const int col = x0 + kx;
+                if (col < 0 || col >= w) memset(dst + kx * gi, 0, (size_t)gi * sizeof(int16_t));
+                else ek_widen(dst + kx * gi, row + (size_t)col * cb, gi);
+            }
         }
         if (++x == out_w) {
             x = 0;
@@ -363,14 +386,12 @@ static int ek_conv_tile(const ek_conv_params *prm, const uint8_t *band, const in
     uint8_t *out_u8 = prm->raw ? NULL : (uint8_t *)out;
     int32_t *out_i32 = prm->raw ? (int32_t *)out : NULL;
 
-    xp = (int16_t *)malloc(((size_t)hp * wp * cb + 1) * sizeof(int16_t));
-    if (!xp) return EK_ERR_NOMEM;
-    if (ek_pad_band(band, prm->in_rows, prm->in_w, cb, prm->pad_top, prm->pad_bottom, prm->pad_left,
-                    prm->pad_right, xp) > prm->code_max) {
-        free(xp);
-        return EK_ERR_RANGE;
-    }
+    if (ek_max_u8(band, (size_t)prm->in_rows * prm->in_w * cb) > prm->code_max) return EK_ERR_RANGE;
     if (prm->depthwise) {
+        xp = (int16_t *)malloc(((size_t)hp * wp * cb + 1) * sizeof(int16_t));
+        if (!xp) return EK_ERR_NOMEM;
+        ek_pad_band(band, prm->in_rows, prm->in_w, cb, prm->pad_top, prm->pad_bottom, prm->pad_left,
+                    prm->pad_right, xp);
         chunk = 64;
         acc = (int32_t *)malloc((size_t)chunk * chn * sizeof(int32_t));
         if (!acc) { rc = EK_ERR_NOMEM; goto done; }
@@ -401,7 +422,8 @@ static int ek_conv_tile(const ek_conv_params *prm, const uint8_t *band, const in
                 int end = (g + 1) * prm->go - prm->ch0;
                 int c_off = g * prm->gi - prm->in_ch0;
                 if (end > chn) end = chn;
-                ek_im2col(xp, wp, cb, k, s, out_w, p0, n, c_off, prm->gi, kp, P);
+                ek_im2col(band, prm->in_rows, prm->in_w, cb, prm->pad_top, prm->pad_left, k, s, out_w, p0, n, c_off,
+                          prm->gi, kp, P);
                 ek_gemm(prm->isa, P, W + (size_t)o * kp, acc + o, n4, end - o, kp, chn);
                 o = end;
             }
@@ -413,7 +435,6 @@ done:
     free(xp);
     free(P);
     free(acc);
-    (void)hp;
     return rc;
 }
 

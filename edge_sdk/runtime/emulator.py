@@ -46,6 +46,9 @@ else:
     IMPORT_ERROR = None
 
 
+_PLAN_CACHE_MAX = 100_000  # validated tiles remembered per backend (a schedule has far fewer)
+
+
 def warn_missing() -> None:
     warnings.warn(f"edge_sdk: fast emulator unavailable ({IMPORT_ERROR}); using the numpy reference backend",
                   RuntimeWarning, stacklevel=3)
@@ -107,6 +110,7 @@ class EmulatorBackend(Backend):
         self._consts: dict[int, _ConvConsts] = {}
         self._resident: dict[int, bool] = {}
         self._out: Optional[np.ndarray] = None
+        self._plans: dict[tuple[int, Tile], tuple] = {}
 
     # -- the contract ----------------------------------------------------------------
     def load(self, network: Network) -> None:
@@ -117,10 +121,12 @@ class EmulatorBackend(Backend):
         if len(schedule.layers) != network.n_chip:
             raise BackendError(f"schedule has {len(schedule.layers)} layers, network has {network.n_chip} chip layers")
         self.network = None
+        self._plans = {}
         self._consts = {i: conv_constants(network, i) for i, layer in enumerate(network.layers) if layer.op == "conv"}
         self._resident = {ls.layer: bool(ls.weights_resident) for ls in schedule.layers}
         self._slots = {}
         self._out = None
+        self._plans = {}
         self.network = network
 
     def write_tile(self, slot: int, data: np.ndarray) -> None:
@@ -131,43 +137,59 @@ class EmulatorBackend(Backend):
     def run(self, layer_index: int, tile: Tile) -> None:
         net = self._require_loaded()
         layer_index = self._check_layer_index(net, layer_index)
+        if type(tile) is not Tile:
+            raise BackendError(f"run expects a Tile, found {type(tile).__name__}")
+        try:
+            plan = self._plans.get((layer_index, tile))
+        except TypeError:  # a Tile with unhashable fields
+            raise BackendError(f"tile fields must be ints, found {tile}") from None
+        if plan is None:  # first time this tile runs: check its geometry and SRAM (pure, so cached)
+            plan = self._plan(net, layer_index, tile)
+        slots, self._slots, self._out = self._slots, {}, None
+        op, band_shape, args = plan
+        bands = []
+        for slot in range(2 if op == "add" else 1):
+            band = slots.get(slot)
+            if band is None:
+                raise BackendError(f"layer {layer_index} ({op}): no band written to slot {slot}")
+            if band.shape != band_shape:
+                raise BackendError(f"layer {layer_index} ({op}): slot {slot} band must be {band_shape} "
+                                   f"for tile {tile}, found {band.shape}")
+            bands.append(band)
+        try:
+            if op == "conv":
+                out = _kernels.conv_tile(bands[0], *args)
+            elif op == "maxpool":
+                out = _kernels.maxpool(bands[0])
+            else:
+                out = _kernels.add(bands[0], bands[1], *args)
+        except OverflowError as exc:
+            raise InputError(f"layer {layer_index} ({net.layers[layer_index].name!r}): {exc}") from None
+        except ValueError as exc:  # pragma: no cover - the plan is validated; the kernels re-check anyway
+            raise BackendError(f"layer {layer_index} ({net.layers[layer_index].name!r}): {exc}") from None
+        self._out = out
+
+    def _plan(self, net: Network, layer_index: int, tile: Tile) -> tuple:
+        """Validate a tile (geometry, SRAM) and precompute its kernel arguments."""
         layer = net.layers[layer_index]
         self._check_geometry(net, layer_index, tile)
         self.check_tile(layer_index, tile, self._resident.get(layer_index, True))
-        slots, self._slots, self._out = self._slots, {}, None
-        n_in = 2 if layer.op == "add" else 1
-        want = (tile.in_rows, layer.in_shape[1], tile.in_chn)
-        bands = []
-        for slot in range(n_in):
-            band = slots.get(slot)
-            if band is None:
-                raise BackendError(f"layer {layer_index} ({layer.op}): no band written to slot {slot}")
-            if band.shape != want:
-                raise BackendError(f"layer {layer_index} ({layer.name!r}): slot {slot} band must be {want} "
-                                   f"for tile {tile}, found {band.shape}")
-            bands.append(band)
         p = net.profile
         floor_mode = p.rounding == "floor"
         raw = layer.output == "raw"
-        try:
-            if layer.op == "conv":
-                c = self._consts[layer_index]
-                out = _kernels.conv_tile(
-                    bands[0], tile.pad_top, tile.pad_bottom, layer.pad[1], layer.pad[3], layer.kernel, layer.stride,
+        if layer.op == "conv":
+            c = self._consts[layer_index]
+            args = (tile.pad_top, tile.pad_bottom, layer.pad[1], layer.pad[3], layer.kernel, layer.stride,
                     tile.out_rows, layer.out_shape[1], tile.ch0, tile.chn, c.gi, c.go, tile.in_ch0, c.weights,
                     c.bias, layer.shift, floor_mode, p.act_max, raw, c.code_max, self._isa)
-            elif layer.op == "maxpool":
-                out = _kernels.maxpool(bands[0])
-            else:
-                out = _kernels.add(bands[0], bands[1], layer.mults[0], layer.mults[1], layer.shift, floor_mode,
-                                   p.act_max, raw)
-        except OverflowError as exc:
-            raise InputError(f"layer {layer_index} ({layer.name!r}): {exc}") from None
-        except ValueError as exc:
-            raise BackendError(f"layer {layer_index} ({layer.name!r}): {exc}") from None
-        if out.shape != (tile.out_rows, layer.out_shape[1], tile.chn):  # pragma: no cover - geometry checked above
-            raise BackendError(f"layer {layer_index}: kernel produced {out.shape}")
-        self._out = out
+        elif layer.op == "maxpool":
+            args = ()
+        else:
+            args = (layer.mults[0], layer.mults[1], layer.shift, floor_mode, p.act_max, raw)
+        plan = (layer.op, (tile.in_rows, layer.in_shape[1], tile.in_chn), args)
+        if len(self._plans) < _PLAN_CACHE_MAX:
+            self._plans[(layer_index, tile)] = plan
+        return plan
 
     def read_tile(self) -> np.ndarray:
         out, self._out = self._out, None
@@ -189,8 +211,6 @@ class EmulatorBackend(Backend):
     def _check_geometry(net: Network, index: int, tile: Tile) -> None:
         """The tile must be one :func:`make_tile` produces for this layer (whole conv groups or not)."""
         layer = net.layers[index]
-        if not isinstance(tile, Tile):
-            raise BackendError(f"run expects a Tile, found {type(tile).__name__}")
         ho, _, co = layer.out_shape
         fields = (tile.out_row0, tile.out_rows, tile.ch0, tile.chn)
         if not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in fields):
