@@ -190,8 +190,12 @@ def encode_latents(
     return head + struct.pack("<I", zlib.crc32(head)) + body + struct.pack("<I", zlib.crc32(body))
 
 
-def read_header(data) -> StreamHeader:
-    """Parse and check the header (BitstreamError: bad magic, newer version, CRC, impossible fields)."""
+def read_header(data, max_bits: int = arith.MAX_SYMBOLS) -> StreamHeader:
+    """Parse and check the header (BitstreamError: bad magic, newer version, CRC, impossible fields).
+
+    ``max_bits`` caps the latent bits a frame may claim (at most :data:`arith.MAX_SYMBOLS`), so a
+    hostile header cannot make the decoder allocate or decode more than the caller expects.
+    """
     buf = bytes(data)
     if len(buf) < 5:
         raise BitstreamError(f"truncated stream: expected at least {HEADER_SIZE} bytes, found {len(buf)}")
@@ -202,10 +206,10 @@ def read_header(data) -> StreamHeader:
         raise BitstreamError(f"bitstream version {version} is newer than this reader: expected <= {VERSION}")
     if version < 1:
         raise BitstreamError(f"bitstream version: expected 1..{VERSION}, found {version}")
-    return _PARSERS[version](buf)
+    return _PARSERS[version](buf, min(int(max_bits), arith.MAX_SYMBOLS))
 
 
-def _parse_header_v1(buf: bytes) -> StreamHeader:
+def _parse_header_v1(buf: bytes, max_bits: int) -> StreamHeader:
     if len(buf) < HEADER_SIZE:
         raise BitstreamError(f"truncated header: expected {HEADER_SIZE} bytes, found {len(buf)}")
     (_, version, mode, coder, channels, width, height, patch, bits, res1, lh, lw, lc, res2, body_length) = (
@@ -224,11 +228,11 @@ def _parse_header_v1(buf: bytes) -> StreamHeader:
     header = StreamHeader(
         version, MODES[mode], channels, width, height, patch, bits, (lh, lw, lc), body_length
     )
-    _validate_header(header, BitstreamError)
+    _validate_header(header, BitstreamError, max_bits)
     return header
 
 
-def _validate_header(h: StreamHeader, error=InputError) -> None:
+def _validate_header(h: StreamHeader, error=InputError, max_bits: int = arith.MAX_SYMBOLS) -> None:
     """Field ranges and the total-size limit (the same checks for the writer and the reader)."""
     checks = [
         ("channels", h.channels, 1, MAX_CHANNELS),
@@ -241,17 +245,20 @@ def _validate_header(h: StreamHeader, error=InputError) -> None:
         if not lo <= value <= hi:
             raise error(f"{name}: expected {lo}..{hi}, found {value}")
     total = h.grid.n_patches * h.bits_per_patch
-    if total > arith.MAX_SYMBOLS:
-        raise error(f"latent bits per frame: expected at most {arith.MAX_SYMBOLS}, found {total}")
+    if total > max_bits:
+        raise error(f"latent bits per frame: expected at most {max_bits}, found {total}")
 
 
 _PARSERS = {1: _parse_header_v1}
 
 
-def decode_latents(data, backend: Optional[str] = None) -> DecodedStream:
-    """A complete bitstream -> header, per-patch latents ``(N, lh, lw, lc)`` and record codings."""
+def decode_latents(data, backend: Optional[str] = None, max_bits: int = arith.MAX_SYMBOLS) -> DecodedStream:
+    """A complete bitstream -> header, per-patch latents ``(N, lh, lw, lc)`` and record codings.
+
+    ``max_bits``: the most latent bits the caller accepts per frame (see :func:`read_header`).
+    """
     buf = bytes(data)
-    header = read_header(buf)
+    header = read_header(buf, max_bits)
     expected = HEADER_SIZE + header.body_length + TRAILER_SIZE
     if len(buf) != expected:
         kind = "truncated stream" if len(buf) < expected else "trailing bytes after the stream"
