@@ -18,7 +18,7 @@ from ..errors import FirmwareError, ProfileError, TilingError
 from ..network import Layer, Network
 from ..tiling import Schedule, check_schedule
 from .container import Container
-from .format import FLAG_HAS_HOST, MAX_CHIP_LAYERS, MAX_TILES, SCHEDULE_PREAMBLE, Section
+from .format import FLAG_HAS_HOST, MAX_CHIP_CHANNELS, MAX_CHIP_LAYERS, MAX_TILES, SCHEDULE_PREAMBLE, Section
 from .metadata import decode_metadata
 from .packing import packed_size, pad_bits_clear, unpack_binary, unpack_signed
 from .records import REF_KINDS, decode_layer, decode_schedule
@@ -209,6 +209,11 @@ def decode_network(buf: memoryview, c: Container) -> Network:
     n_chip = sum(layer.on_chip for layer in layers)
     if n_chip > MAX_CHIP_LAYERS:
         raise FirmwareError(f"LAYERS: {n_chip} chip layers exceed the format's limit of {MAX_CHIP_LAYERS}")
+    channels = sum(layer.out_shape[2] for layer in layers if layer.on_chip)
+    if channels > MAX_CHIP_CHANNELS:
+        raise FirmwareError(
+            f"LAYERS: chip layers have {channels} output channels in all, the format's limit is {MAX_CHIP_CHANNELS}"
+        )
     if bool(c.header.flags & FLAG_HAS_HOST) != (n_chip < len(layers)):
         raise FirmwareError(
             f"header flag HAS_HOST is {bool(c.header.flags & FLAG_HAS_HOST)}, but the image has "

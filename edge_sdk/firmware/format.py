@@ -21,7 +21,10 @@ ALIGN = 16
 MAX_SECTIONS = 64  # bounds the table a reader walks before any checksum is verified
 MAX_DIM = 65535  # shapes are u16 fields
 MAX_TILES = 1 << 18  # bounds the reader's schedule re-check (docs section 5.5)
-MAX_CHIP_LAYERS = 1024  # with MAX_TILES, bounds the work of re-checking a schedule
+# With MAX_TILES these bound the work of re-checking a schedule (tiling enumerates
+# channel-group candidates per layer in O(C_out)): a crafted image cannot stall a reader.
+MAX_CHIP_LAYERS = 1024
+MAX_CHIP_CHANNELS = 1 << 18  # output channels summed over all chip layers
 MAX_METADATA_DEPTH = 32
 
 FLAG_HAS_HOST = 1 << 0

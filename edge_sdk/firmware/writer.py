@@ -19,6 +19,7 @@ from .format import (
     FLAG_HAS_HOST,
     HEADER_SIZE,
     MAGIC,
+    MAX_CHIP_CHANNELS,
     MAX_CHIP_LAYERS,
     MAX_TILES,
     PROFILE_ID_SIZE,
@@ -126,6 +127,11 @@ def _schedule(net: Network) -> Schedule:
         )
     if net.n_chip > MAX_CHIP_LAYERS:
         problems.append(f"{net.n_chip} chip layers exceed the format's limit of {MAX_CHIP_LAYERS}")
+    channels = sum(layer.out_shape[2] for layer in net.chip_layers)
+    if channels > MAX_CHIP_CHANNELS:
+        problems.append(
+            f"chip layers have {channels} output channels in all, the format's limit is {MAX_CHIP_CHANNELS}"
+        )
     tiles = schedule_tiles(net, schedule)
     if tiles > MAX_TILES:
         problems.append(f"{tiles} tiles exceed the format's limit of {MAX_TILES}")
@@ -144,7 +150,10 @@ def schedule_tiles(net: Network, schedule: Schedule) -> int:
 
 
 def _schedule_section(net: Network, schedule: Schedule) -> bytes:
-    pre = SCHEDULE_PREAMBLE.pack(schedule.activation_sram_bits, schedule.weight_sram_bits)
+    limits = (schedule.activation_sram_bits, schedule.weight_sram_bits)
+    if not all(0 <= v < 1 << 64 for v in limits):
+        raise FirmwareError(f"SRAM sizes of {limits[0]} / {limits[1]} bits do not fit the format's u64 fields")
+    pre = SCHEDULE_PREAMBLE.pack(*limits)
     return pre + b"".join(encode_schedule(ls) for ls in schedule.layers)
 
 

@@ -110,3 +110,15 @@ def test_empty_and_large(bits):
     rng = np.random.default_rng(bits)
     codes = rng.integers(-(1 << (bits - 1)), 1 << (bits - 1), size=100_003).astype(np.int8)
     np.testing.assert_array_equal(unpack_signed(pack_signed(codes, bits), bits, codes.size), codes)
+
+
+@pytest.mark.parametrize("bits", range(1, 9))
+def test_chunk_boundaries_do_not_change_the_stream(monkeypatch, bits):
+    from edge_sdk.firmware import packing
+
+    rng = np.random.default_rng(100 + bits)
+    codes = rng.integers(-(1 << (bits - 1)), 1 << (bits - 1), size=1000).astype(np.int8)
+    whole = pack_signed(codes, bits)
+    monkeypatch.setattr(packing, "CHUNK", 64)
+    assert pack_signed(codes, bits) == whole
+    np.testing.assert_array_equal(unpack_signed(whole, bits, codes.size), codes)
