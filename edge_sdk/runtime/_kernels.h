@@ -45,9 +45,16 @@
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #define EK_X86_MULTIVERSION 1
-#define EK_TARGET_AVX2 __attribute__((target("avx2,fma,bmi,bmi2,popcnt")))
-#define EK_TARGET_AVX512 __attribute__((target("avx2,fma,bmi,bmi2,popcnt,avx512f,avx512bw,avx512vl,avx512dq,avx512cd,prefer-vector-width=512")))
-#define EK_TARGET_VNNI __attribute__((target("avx2,fma,bmi,bmi2,popcnt,avx512f,avx512bw,avx512vl,avx512dq,avx512cd,avx512vnni,prefer-vector-width=512")))
+#if defined(__clang__)
+#define EK_WIDTH512 /* clang has no prefer-vector-width in target attributes */
+#else
+#define EK_WIDTH512 ",prefer-vector-width=512"
+#endif
+#define EK_ISA_AVX2_FLAGS "avx2,fma,bmi,bmi2,popcnt"
+#define EK_ISA_AVX512_FLAGS EK_ISA_AVX2_FLAGS ",avx512f,avx512bw,avx512vl,avx512dq,avx512cd"
+#define EK_TARGET_AVX2 __attribute__((target(EK_ISA_AVX2_FLAGS)))
+#define EK_TARGET_AVX512 __attribute__((target(EK_ISA_AVX512_FLAGS EK_WIDTH512)))
+#define EK_TARGET_VNNI __attribute__((target(EK_ISA_AVX512_FLAGS ",avx512vnni" EK_WIDTH512)))
 #else
 #define EK_X86_MULTIVERSION 0
 #endif
