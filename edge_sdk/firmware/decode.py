@@ -21,8 +21,7 @@ from .container import Container
 from .format import FLAG_HAS_HOST, MAX_CHIP_CHANNELS, MAX_CHIP_LAYERS, MAX_TILES, SCHEDULE_PREAMBLE, Section
 from .metadata import decode_metadata
 from .packing import packed_size, pad_bits_clear, unpack_binary, unpack_signed
-from .records import REF_KINDS, decode_layer, decode_schedule
-from .writer import schedule_tiles
+from .records import REF_KINDS, decode_layer, decode_schedule, schedule_tiles
 
 _REF_SECTIONS = {
     "name": Section.STRINGS,

@@ -12,8 +12,8 @@ import math
 from dataclasses import dataclass
 
 from ..errors import FirmwareError
-from ..network import OP_CODES, OP_NAMES, Layer
-from ..tiling import LayerSchedule
+from ..network import OP_CODES, OP_NAMES, Layer, Network
+from ..tiling import LayerSchedule, Schedule
 from .format import LAYER, MAX_DIM, OUTPUT_CODES, OUTPUT_NAMES, SCHEDULE
 
 REF_KINDS = ("name", "weights", "scalars", "bias", "host")
@@ -174,3 +174,12 @@ def decode_schedule(index: int, raw: bytes) -> LayerSchedule:
             f"SCHEDULE record {index}: band_rows and group_channels must be >= 1, found {rows} and {chn}"
         )
     return LayerSchedule(layer, rows, chn, bool(resident), act, wts)
+
+
+def schedule_tiles(net: Network, schedule: Schedule) -> int:
+    """Total tiles of a schedule: ceil(H_out / band) * ceil(C_out / group) per chip layer."""
+    total = 0
+    for ls in schedule.layers:
+        ho, _, co = net.layers[ls.layer].out_shape
+        total += -(-ho // max(ls.band_rows, 1)) * -(-co // max(ls.group_channels, 1))
+    return total

@@ -14,13 +14,13 @@ from ..errors import FirmwareError, ProfileError, TilingError
 from ..network import Layer, Network
 from ..tiling import Schedule, check_schedule, compute_schedule
 from .format import (
-    ALIGN,
     ENTRY_SIZE,
     FLAG_HAS_HOST,
     HEADER_SIZE,
     MAGIC,
     MAX_CHIP_CHANNELS,
     MAX_CHIP_LAYERS,
+    MAX_DIM,
     MAX_TILES,
     PROFILE_ID_SIZE,
     RECORD_SIZES,
@@ -38,7 +38,7 @@ from .format import (
 )
 from .metadata import encode_metadata
 from .packing import pack_binary, pack_signed
-from .records import encode_layer, encode_schedule
+from .records import encode_layer, encode_schedule, schedule_tiles
 
 # Arrays each op stores; any other array attribute must be None (it would be lost).
 _ARRAYS = {"conv": ("codes", "scalars", "bias"), "dense": ("dense_w", "dense_b")}
@@ -132,7 +132,7 @@ def _schedule(net: Network) -> Schedule:
         problems.append(
             f"chip layers have {channels} output channels in all, the format's limit is {MAX_CHIP_CHANNELS}"
         )
-    tiles = schedule_tiles(net, schedule)
+    tiles = schedule_tiles(net, schedule) if not problems else 0  # records are only indexable once checked
     if tiles > MAX_TILES:
         problems.append(f"{tiles} tiles exceed the format's limit of {MAX_TILES}")
     if problems:
@@ -140,19 +140,12 @@ def _schedule(net: Network) -> Schedule:
     return schedule
 
 
-def schedule_tiles(net: Network, schedule: Schedule) -> int:
-    """Total tiles of a schedule: ceil(H_out / band) * ceil(C_out / group) per chip layer."""
-    total = 0
-    for ls in schedule.layers:
-        ho, _, co = net.layers[ls.layer].out_shape
-        total += -(-ho // max(ls.band_rows, 1)) * -(-co // max(ls.group_channels, 1))
-    return total
-
-
 def _schedule_section(net: Network, schedule: Schedule) -> bytes:
     limits = (schedule.activation_sram_bits, schedule.weight_sram_bits)
     if not all(0 <= v < 1 << 64 for v in limits):
-        raise FirmwareError(f"SRAM sizes of {limits[0]} / {limits[1]} bits do not fit the format's u64 fields")
+        raise FirmwareError(
+            f"SRAM sizes of {limits[0]} / {limits[1]} bits do not fit the format's u64 fields"
+        )
     pre = SCHEDULE_PREAMBLE.pack(*limits)
     return pre + b"".join(encode_schedule(ls) for ls in schedule.layers)
 
@@ -193,7 +186,6 @@ def _assemble(net: Network, payloads: dict[Section, bytes], flags: int) -> bytes
     for e in entries:
         image[e.offset : e.offset + e.length] = payloads[Section(e.type)]
     image[SHA_OFFSET : SHA_OFFSET + SHA_SIZE] = image_sha256(image)
-    assert offset % ALIGN == 0
     return bytes(image)
 
 
@@ -201,12 +193,12 @@ def write_firmware(network: Network) -> bytes:
     """Encode a validated network (with its schedule, computed if missing) as a v1.0 image."""
     if not isinstance(network, Network):
         raise FirmwareError(f"write_firmware expects a Network, found {type(network).__name__}")
-    if not all(-1 < v <= 65535 for v in network.input_shape):
-        raise FirmwareError(f"input shape must be 3 values 1..65535, found {network.input_shape}")
     try:
         network.validate()
     except ProfileError as exc:
         raise FirmwareError(f"the network is not valid for its profile: {exc}") from exc
+    if max(network.input_shape) > MAX_DIM:
+        raise FirmwareError(f"input shape dimensions must be at most {MAX_DIM}, found {network.input_shape}")
     schedule = _schedule(network)
     payloads = _layer_sections(network)
     payloads[Section.PROFILE] = network.profile.to_json().encode("ascii")
