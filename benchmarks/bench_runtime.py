@@ -44,13 +44,13 @@ def nqe32() -> Network:
     max-pools, a raw 1x1 classifier conv and a host gap: 0.09 GMAC per frame.
     """
     b = NetworkBuilder("nqe-1mb", (32, 32, 3), seed=0, name="nqe32")
-    b.conv(64, bits=3)                    # 32x32x64, reads the 8-bit image
+    b.conv(64, bits=3)  # 32x32x64, reads the 8-bit image
     b.conv(64, bits=2)
-    b.maxpool()                           # 16x16
+    b.maxpool()  # 16x16
     x = b.conv(128, bits=2)
     y = b.conv(128, bits=2, groups=4)
     b.add(x, y)
-    b.maxpool()                           # 8x8
+    b.maxpool()  # 8x8
     x = b.conv(256, bits=2)
     y = b.conv(256, bits=1, groups=8)
     b.add(x, y)
@@ -79,7 +79,9 @@ def count_macs(net: Network) -> int:
     return total
 
 
-def time_frames(dev: Device, frame: np.ndarray, frames: int, warmup: int) -> tuple[list[float], list[float], object]:
+def time_frames(
+    dev: Device, frame: np.ndarray, frames: int, warmup: int
+) -> tuple[list[float], list[float], object]:
     """Wall and thread-CPU seconds of ``frames`` runs after ``warmup`` untimed ones; the last result."""
     result = None
     for _ in range(warmup):
@@ -94,15 +96,22 @@ def time_frames(dev: Device, frame: np.ndarray, frames: int, warmup: int) -> tup
 
 
 def main(argv: list[str] | None = None) -> dict:
-    ap = argparse.ArgumentParser(prog="python -m benchmarks.bench_runtime", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        prog="python -m benchmarks.bench_runtime",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--json", metavar="OUT")
     ap.add_argument("--frames", type=int, help="timed emulator frames per network")
     ap.add_argument("--ref-frames", type=int, help="timed reference frames per network")
     ap.add_argument("--networks", nargs="+", choices=sorted(NETWORKS), default=list(NETWORKS))
-    ap.add_argument("--isa", nargs="+", help="emulator kernel variants to time (default: the best one, plus the "
-                                             "portable 'default' build in full runs)")
+    ap.add_argument(
+        "--isa",
+        nargs="+",
+        help="emulator kernel variants to time (default: the best one, plus the "
+        "portable 'default' build in full runs)",
+    )
     args, _unknown = ap.parse_known_args(argv)
 
     if not emulator.AVAILABLE:
@@ -124,32 +133,68 @@ def main(argv: list[str] | None = None) -> dict:
         ref_dev = Device(ReferenceBackend()).load(net)
         walls, cpus, ref_result = time_frames(ref_dev, frame, n_ref, warmup=0)
         ref_ms, ref_cpu = statistics.median(walls) * 1e3, statistics.median(cpus) * 1e3
-        rows.append({"network": name, "gmac": macs / 1e9, "weight_bits": weight_bits_total(net),
-                     "backend": "reference", "isa": "numpy", "frames": n_ref, "ms": ref_ms, "cpu_ms": ref_cpu,
-                     "gmacs": macs / 1e9 / (ref_ms / 1e3), "gmacs_cpu": macs / 1e9 / (ref_cpu / 1e3), "speedup": 1.0, "speedup_cpu": 1.0, "exact": True,
-                     "min_ms": min(walls) * 1e3})
+        rows.append(
+            {
+                "network": name,
+                "gmac": macs / 1e9,
+                "weight_bits": weight_bits_total(net),
+                "backend": "reference",
+                "isa": "numpy",
+                "frames": n_ref,
+                "ms": ref_ms,
+                "cpu_ms": ref_cpu,
+                "gmacs": macs / 1e9 / (ref_ms / 1e3),
+                "gmacs_cpu": macs / 1e9 / (ref_cpu / 1e3),
+                "speedup": 1.0,
+                "speedup_cpu": 1.0,
+                "exact": True,
+                "min_ms": min(walls) * 1e3,
+            }
+        )
         for isa in isas:
             dev = Device(emulator.EmulatorBackend(isa)).load(net)
             walls, cpus, result = time_frames(dev, frame, n_emu, warmup=2)
             ms, cpu_ms = statistics.median(walls) * 1e3, statistics.median(cpus) * 1e3
-            exact = bool(np.array_equal(result.codes, ref_result.codes)
-                         and np.array_equal(result.output, ref_result.output))
-            rows.append({"network": name, "gmac": macs / 1e9, "weight_bits": weight_bits_total(net),
-                         "backend": "emulator", "isa": isa, "frames": n_emu, "ms": ms, "cpu_ms": cpu_ms,
-                         "gmacs": macs / 1e9 / (ms / 1e3), "gmacs_cpu": macs / 1e9 / (cpu_ms / 1e3), "speedup": ref_ms / ms, "speedup_cpu": ref_cpu / cpu_ms,
-                         "exact": exact, "min_ms": min(walls) * 1e3})
+            exact = bool(
+                np.array_equal(result.codes, ref_result.codes)
+                and np.array_equal(result.output, ref_result.output)
+            )
+            rows.append(
+                {
+                    "network": name,
+                    "gmac": macs / 1e9,
+                    "weight_bits": weight_bits_total(net),
+                    "backend": "emulator",
+                    "isa": isa,
+                    "frames": n_emu,
+                    "ms": ms,
+                    "cpu_ms": cpu_ms,
+                    "gmacs": macs / 1e9 / (ms / 1e3),
+                    "gmacs_cpu": macs / 1e9 / (cpu_ms / 1e3),
+                    "speedup": ref_ms / ms,
+                    "speedup_cpu": ref_cpu / cpu_ms,
+                    "exact": exact,
+                    "min_ms": min(walls) * 1e3,
+                }
+            )
 
-    header = (f"{'network':24s} {'GMAC':>6s} {'backend':9s} {'isa':10s} {'frames':>6s} {'ms/frame':>9s} "
-              f"{'cpu ms':>8s} {'GMAC/s':>7s} {'(cpu)':>7s} {'speedup':>8s} {'(cpu)':>7s} {'exact':>5s}")
+    header = (
+        f"{'network':24s} {'GMAC':>6s} {'backend':9s} {'isa':10s} {'frames':>6s} {'ms/frame':>9s} "
+        f"{'cpu ms':>8s} {'GMAC/s':>7s} {'(cpu)':>7s} {'speedup':>8s} {'(cpu)':>7s} {'exact':>5s}"
+    )
     print(header)
     print("-" * len(header))
     for r in rows:
-        print(f"{r['network']:24s} {r['gmac']:6.3f} {r['backend']:9s} {r['isa']:10s} {r['frames']:6d} "
-              f"{r['ms']:9.2f} {r['cpu_ms']:8.2f} {r['gmacs']:7.2f} {r['gmacs_cpu']:7.2f} {r['speedup']:7.1f}x {r['speedup_cpu']:6.1f}x "
-              f"{'yes' if r['exact'] else 'NO':>5s}")
-    print("ms/frame: median wall time of Device.run; cpu ms: median CPU time of the calling thread (one core);\n"
-          "GMAC/s and speedup from wall time; (cpu): the same from CPU time (robust on a loaded machine);\n"
-          "exact: emulator == reference bit for bit on the timed frame.")
+        print(
+            f"{r['network']:24s} {r['gmac']:6.3f} {r['backend']:9s} {r['isa']:10s} {r['frames']:6d} "
+            f"{r['ms']:9.2f} {r['cpu_ms']:8.2f} {r['gmacs']:7.2f} {r['gmacs_cpu']:7.2f} {r['speedup']:7.1f}x {r['speedup_cpu']:6.1f}x "
+            f"{'yes' if r['exact'] else 'NO':>5s}"
+        )
+    print(
+        "ms/frame: median wall time of Device.run; cpu ms: median CPU time of the calling thread (one core);\n"
+        "GMAC/s and speedup from wall time; (cpu): the same from CPU time (robust on a loaded machine);\n"
+        "exact: emulator == reference bit for bit on the timed frame."
+    )
     out = {"rows": rows, "isas_available": emulator.available_isas()}
     if args.json:
         Path(args.json).write_text(json.dumps(out, indent=2))

@@ -25,12 +25,15 @@ HERE = Path(__file__).resolve().parent
 
 def discover() -> list[str]:
     """Names (without the ``bench_`` prefix) of the benchmark modules, sorted."""
-    return sorted(p.stem[len("bench_"):] for p in HERE.glob("bench_*.py"))
+    return sorted(p.stem[len("bench_") :] for p in HERE.glob("bench_*.py"))
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        prog="python -m benchmarks.run",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     ap.add_argument("--quick", action="store_true", help="shorter runs (fewer frames / repetitions)")
     ap.add_argument("--json", metavar="OUT", help="write all results to this JSON file")
     ap.add_argument("--only", nargs="+", metavar="NAME", help="run only these modules (e.g. runtime server)")
@@ -48,8 +51,13 @@ def main(argv: list[str] | None = None) -> int:
         names = [n for n in names if n in args.only]
     forwarded = (["--quick"] if args.quick else []) + [a for a in args.rest if a != "--"]
     results: dict = {
-        "meta": {"python": platform.python_version(), "machine": platform.machine(),
-                 "platform": platform.platform(), "quick": args.quick, "started": time.strftime("%Y-%m-%dT%H:%M:%S")},
+        "meta": {
+            "python": platform.python_version(),
+            "machine": platform.machine(),
+            "platform": platform.platform(),
+            "quick": args.quick,
+            "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        },
         "benchmarks": {},
     }
     failed = []
@@ -66,18 +74,27 @@ def main(argv: list[str] | None = None) -> int:
                 # argparse usage error: a module that does not take --quick yet runs at its full length
                 print(f"(bench_{name} does not accept --quick: running it without)", flush=True)
                 out = module.main([a for a in forwarded if a != "--quick"])
-            results["benchmarks"][name] = {"ok": True, "seconds": round(time.perf_counter() - t0, 2),
-                                           "results": out}
+            results["benchmarks"][name] = {
+                "ok": True,
+                "seconds": round(time.perf_counter() - t0, 2),
+                "results": out,
+            }
         except SystemExit as exc:  # argparse in a module
             ok = exc.code in (0, None)
-            results["benchmarks"][name] = {"ok": ok, "seconds": round(time.perf_counter() - t0, 2),
-                                           "error": None if ok else f"exit {exc.code}"}
+            results["benchmarks"][name] = {
+                "ok": ok,
+                "seconds": round(time.perf_counter() - t0, 2),
+                "error": None if ok else f"exit {exc.code}",
+            }
             if not ok:
                 failed.append(name)
         except Exception as exc:  # noqa: BLE001 - report and go on with the others
             traceback.print_exc()
-            results["benchmarks"][name] = {"ok": False, "seconds": round(time.perf_counter() - t0, 2),
-                                           "error": f"{type(exc).__name__}: {exc}"}
+            results["benchmarks"][name] = {
+                "ok": False,
+                "seconds": round(time.perf_counter() - t0, 2),
+                "error": f"{type(exc).__name__}: {exc}",
+            }
             failed.append(name)
         print(f"--- bench_{name}: {time.perf_counter() - t0:.1f} s", flush=True)
     if args.json:

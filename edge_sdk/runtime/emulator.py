@@ -50,8 +50,11 @@ _PLAN_CACHE_MAX = 100_000  # validated tiles remembered per backend (a schedule 
 
 
 def warn_missing() -> None:
-    warnings.warn(f"edge_sdk: fast emulator unavailable ({IMPORT_ERROR}); using the numpy reference backend",
-                  RuntimeWarning, stacklevel=3)
+    warnings.warn(
+        f"edge_sdk: fast emulator unavailable ({IMPORT_ERROR}); using the numpy reference backend",
+        RuntimeWarning,
+        stacklevel=3,
+    )
 
 
 def available_isas() -> list[str]:
@@ -119,10 +122,14 @@ class EmulatorBackend(Backend):
         validate_network(network)  # the kernels rely on its int16 / int32 bounds
         schedule = network.schedule if network.schedule is not None else compute_schedule(network)
         if len(schedule.layers) != network.n_chip:
-            raise BackendError(f"schedule has {len(schedule.layers)} layers, network has {network.n_chip} chip layers")
+            raise BackendError(
+                f"schedule has {len(schedule.layers)} layers, network has {network.n_chip} chip layers"
+            )
         self.network = None
         self._plans = {}
-        self._consts = {i: conv_constants(network, i) for i, layer in enumerate(network.layers) if layer.op == "conv"}
+        self._consts = {
+            i: conv_constants(network, i) for i, layer in enumerate(network.layers) if layer.op == "conv"
+        }
         self._resident = {ls.layer: bool(ls.weights_resident) for ls in schedule.layers}
         self._slots = {}
         self._out = None
@@ -153,8 +160,10 @@ class EmulatorBackend(Backend):
             if band is None:
                 raise BackendError(f"layer {layer_index} ({op}): no band written to slot {slot}")
             if band.shape != band_shape:
-                raise BackendError(f"layer {layer_index} ({op}): slot {slot} band must be {band_shape} "
-                                   f"for tile {tile}, found {band.shape}")
+                raise BackendError(
+                    f"layer {layer_index} ({op}): slot {slot} band must be {band_shape} "
+                    f"for tile {tile}, found {band.shape}"
+                )
             bands.append(band)
         try:
             if op == "conv":
@@ -179,9 +188,29 @@ class EmulatorBackend(Backend):
         raw = layer.output == "raw"
         if layer.op == "conv":
             c = self._consts[layer_index]
-            args = (tile.pad_top, tile.pad_bottom, layer.pad[1], layer.pad[3], layer.kernel, layer.stride,
-                    tile.out_rows, layer.out_shape[1], tile.ch0, tile.chn, c.gi, c.go, tile.in_ch0, c.weights,
-                    c.bias, layer.shift, floor_mode, p.act_max, raw, c.code_max, self._isa)
+            args = (
+                tile.pad_top,
+                tile.pad_bottom,
+                layer.pad[1],
+                layer.pad[3],
+                layer.kernel,
+                layer.stride,
+                tile.out_rows,
+                layer.out_shape[1],
+                tile.ch0,
+                tile.chn,
+                c.gi,
+                c.go,
+                tile.in_ch0,
+                c.weights,
+                c.bias,
+                layer.shift,
+                floor_mode,
+                p.act_max,
+                raw,
+                c.code_max,
+                self._isa,
+            )
         elif layer.op == "maxpool":
             args = ()
         else:
@@ -204,7 +233,9 @@ class EmulatorBackend(Backend):
             raise BackendError(f"layer index must be an int, found {type(layer_index).__name__}")
         i = int(layer_index)
         if not 0 <= i < len(net.layers) or not net.layers[i].on_chip:
-            raise BackendError(f"layer {i} is not a chip layer of this network (chip layers 0..{net.n_chip - 1})")
+            raise BackendError(
+                f"layer {i} is not a chip layer of this network (chip layers 0..{net.n_chip - 1})"
+            )
         return i
 
     @staticmethod
@@ -215,10 +246,20 @@ class EmulatorBackend(Backend):
         fields = (tile.out_row0, tile.out_rows, tile.ch0, tile.chn)
         if not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in fields):
             raise BackendError(f"tile fields must be ints, found {tile}")
-        if not (0 <= tile.out_row0 and tile.out_rows >= 1 and tile.out_row0 + tile.out_rows <= ho
-                and 0 <= tile.ch0 and tile.chn >= 1 and tile.ch0 + tile.chn <= co):
-            raise BackendError(f"layer {index} ({layer.name!r}): tile {tile} outside the output {layer.out_shape}")
+        if not (
+            0 <= tile.out_row0
+            and tile.out_rows >= 1
+            and tile.out_row0 + tile.out_rows <= ho
+            and 0 <= tile.ch0
+            and tile.chn >= 1
+            and tile.ch0 + tile.chn <= co
+        ):
+            raise BackendError(
+                f"layer {index} ({layer.name!r}): tile {tile} outside the output {layer.out_shape}"
+            )
         expected = make_tile(net, layer, int(tile.out_row0), int(tile.out_rows), int(tile.ch0), int(tile.chn))
         if tile != expected:
-            raise BackendError(f"layer {index} ({layer.name!r}): tile {tile} inconsistent with the layer geometry "
-                               f"(expected {expected})")
+            raise BackendError(
+                f"layer {index} ({layer.name!r}): tile {tile} inconsistent with the layer geometry "
+                f"(expected {expected})"
+            )

@@ -30,7 +30,9 @@ class Recipe:
     calls: list[tuple[str, dict]] = field(default_factory=list)
 
     def build(self, profile: Optional[ChipProfile] = None) -> Network:
-        b = NetworkBuilder(profile or load_profile(self.profile), self.input_shape, seed=self.seed, name="rand")
+        b = NetworkBuilder(
+            profile or load_profile(self.profile), self.input_shape, seed=self.seed, name="rand"
+        )
         for method, kwargs in self.calls:
             getattr(b, method)(**kwargs)
         return b.build()
@@ -45,8 +47,15 @@ def _pads_ok(h: int, w: int, k: int, s: int, pad: tuple[int, int, int, int]) -> 
 
 
 @st.composite
-def conv_args(draw, p: ChipProfile, shape: tuple[int, int, int], *, keep_shape: bool = False,
-              output: str = "act", max_channels: int = 12) -> dict:
+def conv_args(
+    draw,
+    p: ChipProfile,
+    shape: tuple[int, int, int],
+    *,
+    keep_shape: bool = False,
+    output: str = "act",
+    max_channels: int = 12,
+) -> dict:
     """Builder kwargs of a random valid conv reading ``shape`` (same output shape if ``keep_shape``)."""
     h, w, c = shape
     k = draw(st.sampled_from(p.kernels))
@@ -75,19 +84,38 @@ def conv_args(draw, p: ChipProfile, shape: tuple[int, int, int], *, keep_shape: 
         groups = 1
         o = c if keep_shape else draw(st.integers(1, max_channels))
     bits = draw(st.sampled_from(sorted(p.weight_modes)))
-    shift = draw(st.one_of(st.none(), st.none(), st.sampled_from([p.shift_min, p.shift_max]),
-                           st.integers(p.shift_min, p.shift_max)))
-    return {"out_channels": o, "kernel": k, "stride": s, "pad": pad, "groups": groups, "bits": bits,
-            "shift": shift, "output": output}
+    shift = draw(
+        st.one_of(
+            st.none(),
+            st.none(),
+            st.sampled_from([p.shift_min, p.shift_max]),
+            st.integers(p.shift_min, p.shift_max),
+        )
+    )
+    return {
+        "out_channels": o,
+        "kernel": k,
+        "stride": s,
+        "pad": pad,
+        "groups": groups,
+        "bits": bits,
+        "shift": shift,
+        "output": output,
+    }
 
 
 @st.composite
-def recipes(draw, profile: Optional[str] = None, max_ops: int = 5, max_size: int = 11,
-            max_channels: int = 12) -> Recipe:
+def recipes(
+    draw, profile: Optional[str] = None, max_ops: int = 5, max_size: int = 11, max_channels: int = 12
+) -> Recipe:
     """A random valid network: conv / maxpool / add (two producers), optional raw last conv and host head."""
     pid = profile or draw(st.sampled_from(PROFILES))
     p = load_profile(pid)
-    shape = (draw(st.integers(1, max_size)), draw(st.integers(1, max_size)), draw(st.sampled_from(p.input_channels)))
+    shape = (
+        draw(st.integers(1, max_size)),
+        draw(st.integers(1, max_size)),
+        draw(st.sampled_from(p.input_channels)),
+    )
     r = Recipe(pid, shape, draw(st.integers(0, 2**31 - 1)))
     probe = NetworkBuilder(p, shape, seed=0)
 
@@ -107,7 +135,9 @@ def recipes(draw, profile: Optional[str] = None, max_ops: int = 5, max_size: int
         else:
             branch = call("conv", src=cur, **draw(conv_args(p, (h, w, c), keep_shape=True)))
             lim = 1 << (p.multiplier_bits - 1)
-            mults = draw(st.one_of(st.none(), st.tuples(st.integers(-lim, lim - 1), st.integers(-lim, lim - 1))))
+            mults = draw(
+                st.one_of(st.none(), st.tuples(st.integers(-lim, lim - 1), st.integers(-lim, lim - 1)))
+            )
             shift = draw(st.one_of(st.none(), st.integers(p.shift_min, p.shift_max)))
             a, b = (cur, branch) if draw(st.booleans()) else (branch, cur)
             cur = call("add", a=a, b=b, mults=mults, shift=shift)
@@ -129,7 +159,9 @@ def frames(shape: tuple[int, int, int], count: int = 1):
     """uint8 frames: uniform noise, all zeros, all 255 (saturating), as a strategy."""
     size = int(np.prod(shape)) * count
     return st.one_of(
-        st.integers(0, 2**32 - 1).map(lambda s: np.random.default_rng(s).integers(0, 256, size, dtype=np.uint8)),
+        st.integers(0, 2**32 - 1).map(
+            lambda s: np.random.default_rng(s).integers(0, 256, size, dtype=np.uint8)
+        ),
         st.sampled_from([0, 255]).map(lambda v: np.full(size, v, dtype=np.uint8)),
     ).map(lambda a: a.reshape((count, *shape)) if count > 1 else a.reshape(shape))
 

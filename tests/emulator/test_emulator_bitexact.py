@@ -33,7 +33,9 @@ def assert_same_as_reference(net: Network, frame: np.ndarray, isa: str = "auto")
         assert got.shape == want.shape, (layer.name, got.shape, want.shape)
         if not np.array_equal(got, want):
             bad = np.argwhere(got != want)
-            raise AssertionError(f"layer {layer.name} ({layer.op}) differs at {len(bad)} positions, first {bad[:3]}")
+            raise AssertionError(
+                f"layer {layer.name} ({layer.op}) differs at {len(bad)} positions, first {bad[:3]}"
+            )
     last_chip = net.n_chip - 1
     assert np.array_equal(result.codes, expected[last_chip])
 
@@ -97,7 +99,9 @@ def test_conv_modes(emulator_available, case, size):
 
 
 @pytest.mark.parametrize("pid", PROFILES)
-@pytest.mark.parametrize("pad", [(0, 0, 0, 0), (1, 1, 0, 0), (0, 0, 1, 1), (1, 0, 1, 0), (0, 1, 0, 1), (1, 1, 1, 1)])
+@pytest.mark.parametrize(
+    "pad", [(0, 0, 0, 0), (1, 1, 0, 0), (0, 0, 1, 1), (1, 0, 1, 0), (0, 1, 0, 1), (1, 1, 1, 1)]
+)
 @pytest.mark.parametrize("stride", [1, 2])
 def test_explicit_pads(emulator_available, pid, pad, stride):
     for h, w in [(7, 7), (6, 9)]:
@@ -113,12 +117,16 @@ def test_shift_extremes_and_saturation(emulator_available, pid):
             b = NetworkBuilder(p, (6, 5, 3), seed=shift)
             x = b.conv(16, bits=max(p.weight_modes), shift=shift)
             y = b.conv(16, bits=min(p.weight_modes), shift=shift, src=x)
-            b.add(x, y, mults=(-(1 << (p.multiplier_bits - 1)), (1 << (p.multiplier_bits - 1)) - 1), shift=shift)
+            b.add(
+                x, y, mults=(-(1 << (p.multiplier_bits - 1)), (1 << (p.multiplier_bits - 1)) - 1), shift=shift
+            )
             b.conv(4, kernel=1, output=output, shift=shift)
             net = b.build()
             for v in (0, 255):
                 assert_same_as_reference(net, np.full((6, 5, 3), v, np.uint8))
-            assert_same_as_reference(net, np.random.default_rng(shift).integers(0, 256, (6, 5, 3), dtype=np.uint8))
+            assert_same_as_reference(
+                net, np.random.default_rng(shift).integers(0, 256, (6, 5, 3), dtype=np.uint8)
+            )
 
 
 @pytest.mark.parametrize("pid", PROFILES)

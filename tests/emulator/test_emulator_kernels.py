@@ -38,7 +38,9 @@ def _edge_values(shift: int) -> np.ndarray:
                 vals.add(m * unit + half + d)  # exact .5 ties and their neighbours
                 vals.add(m * unit + d)
                 vals.add(-(m * unit + half) + d)
-        vals.update({I32.max - half, I32.min + half, (I32.max >> shift) << shift, -((I32.max >> shift) << shift)})
+        vals.update(
+            {I32.max - half, I32.min + half, (I32.max >> shift) << shift, -((I32.max >> shift) << shift)}
+        )
     return np.array(sorted(v for v in vals if I32.min <= v <= I32.max), dtype=np.int32)
 
 
@@ -74,17 +76,28 @@ def test_requantize_matches_profile_spec(emulator_available, pid):
 
 
 @settings(max_examples=100, deadline=None)
-@given(acc=hnp.arrays(np.int32, st.integers(0, 70)), shift=st.integers(0, 30), floor=st.booleans(),
-       act_max=st.integers(0, 255), raw=st.booleans())
+@given(
+    acc=hnp.arrays(np.int32, st.integers(0, 70)),
+    shift=st.integers(0, 30),
+    floor=st.booleans(),
+    act_max=st.integers(0, 255),
+    raw=st.booleans(),
+)
 def test_requantize_property(emulator_available, acc, shift, floor, act_max, raw):
     got = _k().requantize(acc, shift, floor, act_max, raw)
     assert np.array_equal(got, _spec(acc, shift, "floor" if floor else "half_away_from_zero", act_max, raw))
 
 
 @settings(max_examples=60, deadline=None)
-@given(shape=st.tuples(st.integers(1, 5), st.integers(1, 9), st.integers(1, 40)), seed=st.integers(0, 2**31),
-       ma=st.integers(-2048, 2047), mb=st.integers(-2048, 2047), shift=st.integers(0, 15), floor=st.booleans(),
-       raw=st.booleans())
+@given(
+    shape=st.tuples(st.integers(1, 5), st.integers(1, 9), st.integers(1, 40)),
+    seed=st.integers(0, 2**31),
+    ma=st.integers(-2048, 2047),
+    mb=st.integers(-2048, 2047),
+    shift=st.integers(0, 15),
+    floor=st.booleans(),
+    raw=st.booleans(),
+)
 def test_add_kernel(emulator_available, shape, seed, ma, mb, shift, floor, raw):
     rng = np.random.default_rng(seed)
     a = rng.integers(0, 256, shape, dtype=np.uint8)
@@ -102,11 +115,24 @@ def test_maxpool_kernel(emulator_available, shape, seed):
 
 
 @settings(max_examples=120, deadline=None)
-@given(h=st.integers(1, 8), w=st.integers(1, 8), groups=st.sampled_from([1, 2, 3, 'dw']), gi=st.integers(1, 5),
-       go=st.integers(1, 5), k=st.sampled_from([1, 3]), s=st.sampled_from([1, 2]),
-       pad=st.tuples(*[st.integers(0, 1)] * 4), seed=st.integers(0, 2**31), shift=st.integers(0, 12),
-       floor=st.booleans(), raw=st.booleans(), chunk=st.sampled_from([64, 256, 96 * 1024]))
-def test_conv_kernel_direct(emulator_available, h, w, groups, gi, go, k, s, pad, seed, shift, floor, raw, chunk):
+@given(
+    h=st.integers(1, 8),
+    w=st.integers(1, 8),
+    groups=st.sampled_from([1, 2, 3, "dw"]),
+    gi=st.integers(1, 5),
+    go=st.integers(1, 5),
+    k=st.sampled_from([1, 3]),
+    s=st.sampled_from([1, 2]),
+    pad=st.tuples(*[st.integers(0, 1)] * 4),
+    seed=st.integers(0, 2**31),
+    shift=st.integers(0, 12),
+    floor=st.booleans(),
+    raw=st.booleans(),
+    chunk=st.sampled_from([64, 256, 96 * 1024]),
+)
+def test_conv_kernel_direct(
+    emulator_available, h, w, groups, gi, go, k, s, pad, seed, shift, floor, raw, chunk
+):
     """conv_tile on a whole map == reference conv_acc + requantize (small im2col chunks included)."""
     from edge_sdk.runtime import emulator
 
@@ -131,8 +157,31 @@ def test_conv_kernel_direct(emulator_available, h, w, groups, gi, go, k, s, pad,
         wk[:, :kk] = wts.transpose(0, 2, 3, 1).reshape(o, kk)
     ho, wo = want.shape[:2]
     for isa in emulator.available_isas():
-        got = _k().conv_tile(x, pad[0], pad[2], pad[1], pad[3], k, s, ho, wo, 0, o, gi, go, 0, wk, bias, shift,
-                             floor, 31, raw, 31, _k().isa_index(isa), chunk)
+        got = _k().conv_tile(
+            x,
+            pad[0],
+            pad[2],
+            pad[1],
+            pad[3],
+            k,
+            s,
+            ho,
+            wo,
+            0,
+            o,
+            gi,
+            go,
+            0,
+            wk,
+            bias,
+            shift,
+            floor,
+            31,
+            raw,
+            31,
+            _k().isa_index(isa),
+            chunk,
+        )
         assert np.array_equal(got, want), isa
 
 

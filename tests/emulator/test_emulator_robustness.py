@@ -36,17 +36,20 @@ def _net(pid="lightspeeur-2803"):
     return b.build()
 
 
-@pytest.mark.parametrize("frame", [
-    np.zeros((9, 8, 3), np.float32),
-    np.zeros((9, 8, 3), np.int16),
-    np.zeros((8, 9, 3), np.uint8),
-    np.zeros((9, 8, 1), np.uint8),
-    np.zeros((9, 8), np.uint8),
-    np.zeros((2, 2, 9, 8, 3), np.uint8),
-    [[0] * 3] * 9,
-    None,
+@pytest.mark.parametrize(
     "frame",
-])
+    [
+        np.zeros((9, 8, 3), np.float32),
+        np.zeros((9, 8, 3), np.int16),
+        np.zeros((8, 9, 3), np.uint8),
+        np.zeros((9, 8, 1), np.uint8),
+        np.zeros((9, 8), np.uint8),
+        np.zeros((2, 2, 9, 8, 3), np.uint8),
+        [[0] * 3] * 9,
+        None,
+        "frame",
+    ],
+)
 def test_bad_frames_raise_input_error(emulator_available, frame):
     dev = Device(_backend()).load(_net())
     with pytest.raises(InputError):
@@ -97,11 +100,15 @@ def test_backend_contract_misuse(emulator_available):
         be.write_tile(0, band)
         with pytest.raises(BackendError):
             be.run(index, tile)
-    for bad_tile in (None, (0, 9, 0, 8), tile.__class__(*[0] * 10),
-                     Tile(0, 10, 0, 8, 0, 9, 1, 1, 0, 3),  # past the last row
-                     Tile(0, 9, 0, 8, 0, 9, 0, 1, 0, 3),  # wrong halo
-                     Tile(0, 9, 4, 8, 0, 9, 1, 1, 0, 3),  # past the last channel
-                     Tile(0, 9, 0, 8, 0, 9, 1, 1, 0, 2)):  # wrong input channels
+    for bad_tile in (
+        None,
+        (0, 9, 0, 8),
+        tile.__class__(*[0] * 10),
+        Tile(0, 10, 0, 8, 0, 9, 1, 1, 0, 3),  # past the last row
+        Tile(0, 9, 0, 8, 0, 9, 0, 1, 0, 3),  # wrong halo
+        Tile(0, 9, 4, 8, 0, 9, 1, 1, 0, 3),  # past the last channel
+        Tile(0, 9, 0, 8, 0, 9, 1, 1, 0, 2),
+    ):  # wrong input channels
         be.write_tile(0, band)
         with pytest.raises(BackendError):
             be.run(0, bad_tile)
@@ -225,22 +232,60 @@ def test_missing_extension_fallback():
         assert any("unavailable" in str(x.message) for x in w)
         print("ok")
     """)
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
-                         env={**__import__("os").environ, "EDGE_SDK_BACKEND": "auto"})
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**__import__("os").environ, "EDGE_SDK_BACKEND": "auto"},
+    )
     assert out.returncode == 0 and out.stdout.strip() == "ok", out.stdout + out.stderr
 
 
 @settings(max_examples=300, deadline=None)
 @given(
-    rows=st.integers(0, 6), w=st.integers(1, 6), c=st.integers(1, 6),
-    pads=st.tuples(*[st.integers(-1, 3)] * 4), k=st.sampled_from([0, 1, 2, 3]), s=st.sampled_from([0, 1, 2, 3]),
-    out_rows=st.integers(-1, 6), out_w=st.integers(-1, 6), ch0=st.integers(-2, 8), chn=st.integers(-1, 8),
-    gi=st.integers(-1, 4), go=st.integers(-1, 4), in_ch0=st.integers(-2, 6), o=st.integers(1, 8),
-    wshape=st.tuples(st.integers(1, 10), st.sampled_from([9, 32, 64, 5])), shift=st.integers(-2, 40),
-    raw=st.booleans(), code_max=st.integers(-1, 300), isa=st.integers(-1, 6),
+    rows=st.integers(0, 6),
+    w=st.integers(1, 6),
+    c=st.integers(1, 6),
+    pads=st.tuples(*[st.integers(-1, 3)] * 4),
+    k=st.sampled_from([0, 1, 2, 3]),
+    s=st.sampled_from([0, 1, 2, 3]),
+    out_rows=st.integers(-1, 6),
+    out_w=st.integers(-1, 6),
+    ch0=st.integers(-2, 8),
+    chn=st.integers(-1, 8),
+    gi=st.integers(-1, 4),
+    go=st.integers(-1, 4),
+    in_ch0=st.integers(-2, 6),
+    o=st.integers(1, 8),
+    wshape=st.tuples(st.integers(1, 10), st.sampled_from([9, 32, 64, 5])),
+    shift=st.integers(-2, 40),
+    raw=st.booleans(),
+    code_max=st.integers(-1, 300),
+    isa=st.integers(-1, 6),
 )
-def test_kernel_wrapper_never_crashes(emulator_available, rows, w, c, pads, k, s, out_rows, out_w, ch0, chn, gi, go,
-                                      in_ch0, o, wshape, shift, raw, code_max, isa):
+def test_kernel_wrapper_never_crashes(
+    emulator_available,
+    rows,
+    w,
+    c,
+    pads,
+    k,
+    s,
+    out_rows,
+    out_w,
+    ch0,
+    chn,
+    gi,
+    go,
+    in_ch0,
+    o,
+    wshape,
+    shift,
+    raw,
+    code_max,
+    isa,
+):
     """Random (mostly invalid) arguments: conv_tile returns a correct-shape array or raises ValueError."""
     from edge_sdk.runtime import _emulator as K
 
@@ -249,8 +294,27 @@ def test_kernel_wrapper_never_crashes(emulator_available, rows, w, c, pads, k, s
     weights = rng.integers(-50, 50, wshape).astype(np.int16)
     bias = np.zeros(o, np.int32)
     try:
-        out = K.conv_tile(band, *pads, k, s, out_rows, out_w, ch0, chn, gi, go, in_ch0, weights, bias, shift,
-                          False, 31, raw, code_max, isa)
+        out = K.conv_tile(
+            band,
+            *pads,
+            k,
+            s,
+            out_rows,
+            out_w,
+            ch0,
+            chn,
+            gi,
+            go,
+            in_ch0,
+            weights,
+            bias,
+            shift,
+            False,
+            31,
+            raw,
+            code_max,
+            isa,
+        )
     except (ValueError, OverflowError):
         return
     assert out.shape == (out_rows, out_w, chn)
@@ -264,8 +328,14 @@ def test_kernel_wrapper_rejects_bad_arrays(emulator_available):
     b = np.zeros(2, np.int32)
     args = (1, 1, 1, 1, 3, 1, 3, 3, 0, 2, 2, 2, 0)
     assert K.conv_tile(band, *args, w, b, 0, False, 31, False, 31).shape == (3, 3, 2)
-    for bad in (band.astype(np.int8), band[:, :, :1].copy()[:, :, 0], np.asfortranarray(np.zeros((3, 3, 2), np.uint8)),
-                band[:, ::2], None, [1, 2]):
+    for bad in (
+        band.astype(np.int8),
+        band[:, :, :1].copy()[:, :, 0],
+        np.asfortranarray(np.zeros((3, 3, 2), np.uint8)),
+        band[:, ::2],
+        None,
+        [1, 2],
+    ):
         with pytest.raises(ValueError):
             K.conv_tile(bad, *args, w, b, 0, False, 31, False, 31)
     for bad_w in (w.astype(np.int32), w[:, :31].copy(), w[:1], np.zeros((2, 16), np.int16)):

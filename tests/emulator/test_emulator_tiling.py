@@ -83,6 +83,7 @@ def test_many_bands_and_groups(emulator_available, pid):
 
 def _small_and_big(pid="lightspeeur-2803"):
     """The same network under a shrunk profile (tiled schedule) and a full-size one."""
+
     def build(profile):
         b = NetworkBuilder(profile, (16, 16, 3), seed=1)
         b.conv(16)
@@ -138,10 +139,10 @@ def test_unaligned_group_tiles(emulator_available):
     for ch0, chn in [(1, 4), (2, 1), (4, 9), (0, 18), (17, 1)]:
         for r0, rows in [(0, 7), (2, 3), (6, 1)]:
             t = make_tile(net, layer, r0, rows, ch0, chn)
-            be.write_tile(0, outs[0][t.in_row0: t.in_row0 + t.in_rows, :, t.in_ch0: t.in_ch0 + t.in_chn])
+            be.write_tile(0, outs[0][t.in_row0 : t.in_row0 + t.in_rows, :, t.in_ch0 : t.in_ch0 + t.in_chn])
             be.run(1, t)
             got = be.read_tile()
-            assert np.array_equal(got, outs[1][r0: r0 + rows, :, ch0: ch0 + chn]), (ch0, chn, r0, rows)
+            assert np.array_equal(got, outs[1][r0 : r0 + rows, :, ch0 : ch0 + chn]), (ch0, chn, r0, rows)
 
 
 def test_schedule_unchanged_by_emulator(emulator_available):
