@@ -10,6 +10,7 @@ The report always lists exactly which patches were concealed, so nothing is hidd
 
 from __future__ import annotations
 
+import io
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -88,13 +89,26 @@ def _frame_mean(image: np.ndarray, g: FrameGeometry, good: np.ndarray) -> np.nda
     return np.concatenate(pixels).mean(axis=0)
 
 
-def write_png(image: np.ndarray, path: Path) -> None:
-    """Write atomically and durably (tmp file, fsync, rename): a reader never sees half a PNG."""
+def png_bytes(image: np.ndarray) -> bytes:
+    """``image`` (HxWxC uint8) encoded as PNG."""
+    buf = io.BytesIO()
+    Image.fromarray(image[:, :, 0] if image.shape[2] == 1 else image).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def write_png(image: np.ndarray, path: Path, durable: bool = True) -> None:
+    """Write atomically (tmp file, rename): a reader never sees half a PNG.
+
+    ``durable=False`` skips the fsync: fine for derived images that the server can
+    re-create from data already durable in SQLite (decoded frames), and it keeps one
+    fsync per frame off the server's hot path.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     img = Image.fromarray(image[:, :, 0] if image.shape[2] == 1 else image)
     with open(tmp, "wb") as f:
         img.save(f, format="PNG")
         f.flush()
-        os.fsync(f.fileno())
+        if durable:
+            os.fsync(f.fileno())
     os.replace(tmp, path)

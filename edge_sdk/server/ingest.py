@@ -30,13 +30,14 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
 from ..transport.ext import PackedBits
 from ..transport.protocol import Message, MsgType
 from . import storage
-from .assembler import write_png
+from .assembler import png_bytes
 from .post import PostProcessor
 
 log = logging.getLogger("edge_sdk.server")
@@ -76,6 +77,7 @@ class Ingestor:
         self.committed = 0
         self.batches = 0
         self._q: queue.Queue = queue.Queue()
+        self._stopping = False
         self._thread = threading.Thread(target=self._run, name="edge-ingest", daemon=True)
 
     def start(self) -> None:
@@ -87,8 +89,21 @@ class Ingestor:
         self._q.put((msg, loop, fut))
         return fut
 
+    def write(self, sql: str, rows: list, done: Callable[[bool], None]) -> None:
+        """Run ``executemany(sql, rows)`` in the next commit, then call ``done(ok)``.
+
+        Other threads (the post-processor) write through here so that the database has
+        exactly one writer: a second one would make the acking writer wait on SQLite's
+        busy handler, which sleeps in steps of several milliseconds.
+        """
+        if self._stopping:
+            done(False)
+            return
+        self._q.put((None, (sql, rows), done))
+
     def stop(self, timeout: float = 30.0) -> None:
         """Commit everything already submitted, then stop the thread."""
+        self._stopping = True
         self._q.put(None)
         self._thread.join(timeout)
 
@@ -115,21 +130,28 @@ class Ingestor:
 
     def _commit(self, conn: sqlite3.Connection, batch: list) -> None:
         jobs: list = []
+        messages = [item for item in batch if item[0] is not None]
+        internal = [item for item in batch if item[0] is None]
         try:
             conn.execute("BEGIN IMMEDIATE")
-            outcomes = [self._apply_one(conn, msg, jobs) for msg, _, _ in batch]
+            outcomes = [self._apply_one(conn, msg, jobs) for msg, _, _ in messages]
+            for _, (sql, rows), _ in internal:
+                conn.executemany(sql, rows)
             conn.execute("COMMIT")
-            self.committed += len(batch)
+            ok = True
+            self.committed += len(messages)
             self.batches += 1
         except (sqlite3.Error, OSError) as exc:
-            log.error("commit of %d messages failed: %s", len(batch), exc)
+            log.error("commit of %d messages failed: %s", len(messages), exc)
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
-            outcomes, jobs = [Outcome("error", f"storage error: {exc}")] * len(batch), []
-        for (_, loop, fut), outcome in zip(batch, outcomes):
-            loop.call_soon_threadsafe(_resolve, fut, outcome)
-        for job in jobs:
+            outcomes, jobs, ok = [Outcome("error", f"storage error: {exc}")] * len(messages), [], False
+        for job in jobs:  # queued before the acks go out, so "acked" implies "post-processing queued"
             self.post.submit(job)
+        for _, _, done in internal:
+            done(ok)
+        for (_, loop, fut), outcome in zip(messages, outcomes):
+            loop.call_soon_threadsafe(_resolve, fut, outcome)
 
     def _apply_one(self, conn: sqlite3.Connection, msg: Message, jobs: list) -> Outcome:
         conn.execute("SAVEPOINT m")
@@ -186,14 +208,27 @@ class Ingestor:
 
     def _descriptor(self, conn, msg, jobs) -> None:
         kind, dim, blob = descriptor_blob(msg.body["vec"])
-        thumb = None
+        thumb, thumb_png = None, None
         if "thumb" in msg.body:
-            path = Path("thumbs") / msg.device / f"{msg.frame}.png"
-            write_png(msg.body["thumb"], self.data_dir / path)
-            thumb = str(path)
+            # Stored in the row (durable with the commit); the post-processor writes the file.
+            thumb, thumb_png = (
+                str(Path("thumbs") / msg.device / f"{msg.frame}.png"),
+                png_bytes(msg.body["thumb"]),
+            )
         cur = conn.execute(
-            "INSERT OR IGNORE INTO descriptors (device, frame, ts, kind, dim, vec, model, thumb, received_at) VALUES (?,?,?,?,?,?,?,?,?)",
-            (msg.device, msg.frame, msg.ts, kind, dim, blob, msg.body.get("model"), thumb, time.time()),
+            "INSERT OR IGNORE INTO descriptors (device, frame, ts, kind, dim, vec, model, thumb, thumb_png, received_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
+            (
+                msg.device,
+                msg.frame,
+                msg.ts,
+                kind,
+                dim,
+                blob,
+                msg.body.get("model"),
+                thumb,
+                thumb_png,
+                time.time(),
+            ),
         )
         if cur.rowcount:
             jobs.append(("index", cur.lastrowid))

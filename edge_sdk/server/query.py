@@ -47,18 +47,9 @@ class QueryService:
     def _catch_up(self, index: IndexSet) -> None:
         conn = self._conn()
         try:
-            rows = conn.execute(
-                "SELECT d.*, f.png FROM descriptors d LEFT JOIN frames f ON f.device=d.device AND f.frame=d.frame WHERE d.id > ? ORDER BY d.id",
-                (index.max_id(),),
-            )
+            rows = conn.execute(storage.DESCRIPTOR_ROWS + " WHERE d.id > ? ORDER BY d.id", (index.max_id(),))
             for r in rows:
-                meta = {
-                    "device": r["device"],
-                    "frame": r["frame"],
-                    "ts": r["ts"],
-                    "thumb": r["thumb"] or r["png"],
-                }
-                index.add(r["id"], r["kind"], r["dim"], r["vec"], meta)
+                index.add(r["id"], r["kind"], r["dim"], r["vec"], storage.index_meta(r))
         finally:
             conn.close()
 

@@ -105,6 +105,7 @@ class EdgeServer:
         self.index = IndexSet(self.data_dir / "index")
         self.post = PostProcessor(self.data_dir, self.index)
         self.ingestor = Ingestor(self.data_dir, self.post, config.batch_max)
+        self.post.writer = self.ingestor.write
         self.http: Optional[HttpEndpoint] = None
         self._sessions: dict[str, _Session] = {}
         self._handlers: set[asyncio.Task] = set()
@@ -155,8 +156,9 @@ class EdgeServer:
         if self._handlers:
             await asyncio.wait(list(self._handlers), timeout=timeout)
         loop = asyncio.get_running_loop()
-        await loop.run_in_executor(None, self.ingestor.stop, timeout)
+        # The post-processor writes through the ingestor: stop it first, then the writer.
         await loop.run_in_executor(None, self.post.stop, timeout)
+        await loop.run_in_executor(None, self.ingestor.stop, timeout)
         self._stopped.set()
 
     # ------------------------------------------------------------------ connections

@@ -11,7 +11,8 @@ Tables (all keyed by the device id and the device-chosen frame id):
   latent patches, ``ended``/``decoded`` flags, the PNG path and the missing patches.
 * ``patches`` — the latent payloads, kept after decoding so frames can be re-decoded
   when a better decoder arrives.
-* ``descriptors`` — one per (device, frame, kind); ``id`` is also the index id.
+* ``descriptors`` — one per (device, frame, kind); ``id`` is also the index id; the
+  thumbnail's PNG bytes are kept here (durable with the commit) and copied to a file.
 * ``results`` — classification results, one per (device, frame, model).
 """
 
@@ -38,7 +39,7 @@ CREATE TABLE IF NOT EXISTS patches (
 CREATE TABLE IF NOT EXISTS descriptors (
     id INTEGER PRIMARY KEY AUTOINCREMENT, device TEXT NOT NULL, frame INTEGER NOT NULL,
     ts INTEGER NOT NULL, kind TEXT NOT NULL, dim INTEGER NOT NULL, vec BLOB NOT NULL,
-    model TEXT, thumb TEXT, received_at REAL NOT NULL, UNIQUE (device, frame, kind));
+    model TEXT, thumb TEXT, thumb_png BLOB, received_at REAL NOT NULL, UNIQUE (device, frame, kind));
 CREATE TABLE IF NOT EXISTS results (
     id INTEGER PRIMARY KEY AUTOINCREMENT, device TEXT NOT NULL, frame INTEGER NOT NULL,
     ts INTEGER NOT NULL, model TEXT NOT NULL, cls TEXT NOT NULL, score TEXT NOT NULL,
@@ -124,3 +125,21 @@ def devices(conn: sqlite3.Connection) -> list[str]:
 def counts(conn: sqlite3.Connection) -> dict:
     q = {t: f"SELECT count(*) FROM {t}" for t in ("seen", "frames", "patches", "descriptors", "results")}
     return {t: conn.execute(sql).fetchone()[0] for t, sql in q.items()}
+
+
+#: Descriptors with what the index needs about their frame.
+DESCRIPTOR_ROWS = (
+    "SELECT d.id, d.device, d.frame, d.ts, d.kind, d.dim, d.vec, d.thumb, d.thumb_png, f.n_patches "
+    "FROM descriptors d LEFT JOIN frames f ON f.device = d.device AND f.frame = d.frame"
+)
+
+
+def frame_png_path(device: str, frame: int) -> str:
+    """Where the decoded image of a frame is written, relative to the data directory."""
+    return f"frames/{device}/{frame}.png"
+
+
+def index_meta(row: sqlite3.Row) -> dict:
+    """Index metadata of a DESCRIPTOR_ROWS row; the thumbnail falls back to the decoded frame."""
+    thumb = row["thumb"] or (frame_png_path(row["device"], row["frame"]) if row["n_patches"] else None)
+    return {"device": row["device"], "frame": row["frame"], "ts": row["ts"], "thumb": thumb}

@@ -146,6 +146,7 @@ def test_thumbnails_are_stored_as_png(server, store):
         await dev.close()
 
     run(go())
+    assert server.server.post.wait_idle(10)  # the file is written after the commit, from the stored bytes
     from PIL import Image
 
     path = server.server.data_dir / "thumbs" / "cam1" / "4.png"
