@@ -169,10 +169,9 @@ cdef inline int _decode_bit(Decoder *d, Model *m, int ctx) noexcept nogil:
     return bit
 
 
-cdef inline int _context(const uint8_t *bits, Py_ssize_t i, Py_ssize_t k, Py_ssize_t y, Py_ssize_t x,
-                         Py_ssize_t plane, Py_ssize_t w, int group) noexcept nogil:
-    """Context model 1 of bit ``i`` = (k, y, x): 16 * significance + W + 2 N + 4 NE + 8 U (arith_ref.py)."""
-    cdef int sig = <int>(k % group)
+cdef inline int _context(const uint8_t *bits, Py_ssize_t i, int sig, Py_ssize_t y, Py_ssize_t x,
+                         Py_ssize_t plane, Py_ssize_t w) noexcept nogil:
+    """Context model 1 of bit ``i`` = (k, y, x), sig = k % group: 16 sig + W + 2 N + 4 NE + 8 U (arith_ref.py)."""
     cdef int c = CTX_PER_BIT * sig
     if x > 0:
         c += bits[i - 1]
@@ -191,6 +190,7 @@ cdef Py_ssize_t _encode_planes(const uint8_t *bits, Py_ssize_t P, Py_ssize_t H, 
     cdef Model m
     cdef Encoder e
     cdef Py_ssize_t k, y, x, i = 0
+    cdef int sig
     _model_init(&m)
     e.low = 0
     e.rng = 0xFFFFFFFFu
@@ -202,9 +202,10 @@ cdef Py_ssize_t _encode_planes(const uint8_t *bits, Py_ssize_t P, Py_ssize_t H, 
     e.skip_first = 1
     e.overflow = 0
     for k in range(P):
+        sig = <int>(k % group)
         for y in range(H):
             for x in range(W):
-                _encode_bit(&e, &m, _context(bits, i, k, y, x, H * W, W, group), bits[i])
+                _encode_bit(&e, &m, _context(bits, i, sig, y, x, H * W, W), bits[i])
                 i += 1
     _finish(&e)
     return -1 if e.overflow else e.pos
@@ -216,7 +217,7 @@ cdef int _decode_planes(const uint8_t *buf, Py_ssize_t n, Py_ssize_t P, Py_ssize
     cdef Model m
     cdef Decoder d
     cdef Py_ssize_t k, y, x, i = 0
-    cdef int j
+    cdef int j, sig
     _model_init(&m)
     d.buf = buf
     d.n = n
@@ -227,9 +228,10 @@ cdef int _decode_planes(const uint8_t *buf, Py_ssize_t n, Py_ssize_t P, Py_ssize
     for j in range(4):
         d.code = (d.code << 8) | _next(&d)
     for k in range(P):
+        sig = <int>(k % group)
         for y in range(H):
             for x in range(W):
-                bits[i] = <uint8_t>_decode_bit(&d, &m, _context(bits, i, k, y, x, H * W, W, group))
+                bits[i] = <uint8_t>_decode_bit(&d, &m, _context(bits, i, sig, y, x, H * W, W))
                 i += 1
                 if d.corrupt:
                     consumed[0] = d.pos

@@ -1,7 +1,6 @@
 """The latent bitstream: round trips, raw fallback, version policy, exact error messages and a fuzz test."""
 
 import struct
-import zlib
 
 import numpy as np
 import pytest
@@ -9,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from edge_sdk.codec import bitstream as bs
+from edge_sdk.codec import fuzz
 from edge_sdk.codec.patches import PatchGrid
 from edge_sdk.errors import BitstreamError, InputError
 
@@ -25,15 +25,7 @@ def _stream(mode="patch", seed=0, smooth=True, h=70, w=100, patch=32, shape=(4, 
 
 
 def _fix_crcs(buf: bytearray) -> bytes:
-    """Recompute both CRCs so that a mutation reaches the parser behind them."""
-    if len(buf) >= bs.HEADER_SIZE:
-        buf[bs.HEADER_SIZE - 4 : bs.HEADER_SIZE] = struct.pack(
-            "<I", zlib.crc32(bytes(buf[: bs.HEADER_SIZE - 4]))
-        )
-    if len(buf) >= bs.HEADER_SIZE + 4:
-        body = bytes(buf[bs.HEADER_SIZE : len(buf) - 4])
-        buf[-4:] = struct.pack("<I", zlib.crc32(body))
-    return bytes(buf)
+    return fuzz.fix_crcs(buf)
 
 
 @settings(max_examples=80, deadline=None)
@@ -176,42 +168,10 @@ def test_writer_validates_its_arguments():
         bs.encode_latents(np.zeros((1, 1, 1, 1)), grid, 4, channels=7)
 
 
-def _mutate(rng, data: bytes) -> bytes:
-    buf = bytearray(data)
-    kind = rng.integers(0, 6)
-    pos = int(rng.integers(0, len(buf)))
-    if kind == 0:
-        buf[pos] ^= 1 << int(rng.integers(0, 8))
-    elif kind == 1:
-        buf[pos] = int(rng.integers(0, 256))
-    elif kind == 2:
-        del buf[pos : pos + int(rng.integers(1, 9))]
-    elif kind == 3:
-        buf[pos:pos] = bytes(rng.integers(0, 256, int(rng.integers(1, 9)), dtype=np.uint8))
-    elif kind == 4:
-        buf = buf[:pos]
-    else:  # a random body byte behind a valid header
-        lo = min(bs.HEADER_SIZE, len(buf) - 1)
-        buf[int(rng.integers(lo, len(buf)))] = int(rng.integers(0, 256))
-    return _fix_crcs(buf) if rng.random() < 0.6 else bytes(buf)
-
-
 def test_fuzz_only_bitstream_errors():
     """>= 5,000 mutations of valid streams (60 % with repaired CRCs): decode or BitstreamError, nothing else."""
-    rng = np.random.default_rng(2024)
-    seeds = [
-        _stream("patch", 1, True, 40, 70, 16, (2, 2, 3), 4)[0],
-        _stream("patch", 2, False, 40, 70, 16, (2, 2, 3), 4)[0],
-        _stream("frame", 3, True, 40, 70, 16, (2, 2, 3), 4)[0],
-    ]
-    outcomes = {"ok": 0, "error": 0}
-    for i in range(6000):
-        data = _mutate(rng, seeds[i % len(seeds)])
-        try:  # the cap keeps a mutated frame size from costing seconds (the reference coder is slow)
-            out = bs.decode_latents(data, max_bits=1 << 14)
-        except BitstreamError:
-            outcomes["error"] += 1
-            continue
-        outcomes["ok"] += 1
-        assert out.latents.shape[0] == out.header.grid.n_patches
-    assert outcomes["error"] > 3000 and sum(outcomes.values()) == 6000
+    report = fuzz.run(6000, seed=2024)
+    assert report.failures == [], report.summary()
+    assert report.iterations == 6000 and report.outcomes["accepted"] < 3000
+    deep = [k for k in report.outcomes if k.startswith("BitstreamError: patch") or "record" in k]
+    assert deep, report.summary()  # the mutations reach the record parser, not only the checksums
