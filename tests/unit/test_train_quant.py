@@ -117,3 +117,26 @@ def test_round_shift_matches_chip(rounding):
 def test_percentile99():
     x = torch.arange(1000, dtype=torch.float32)
     assert percentile99(x) == 989.0
+
+
+@pytest.mark.parametrize("bits", [1, 2, 3, 5])
+def test_agrees_with_converter_kernel_quant(w, bits):
+    """Training and the .tflite converter quantize weights by the same rules (methods.md section 1)."""
+    wquant = pytest.importorskip("edge_sdk.convert.wquant")
+    from edge_sdk import load_profile
+
+    mode = load_profile("lightspeeur-2803").mode(bits)
+    codes, m = wquant.kernel_quant(w.numpy(), mode)
+    got_codes, _, got_m = kernel_quant(w, bits)
+    assert np.array_equal(got_codes.numpy().astype(np.int64), codes)
+    np.testing.assert_allclose(got_m.numpy(), m, rtol=1e-12)
+
+
+@pytest.mark.parametrize("bits", [1, 2, 3])
+def test_agrees_with_converter_heq_step(bits):
+    wquant = pytest.importorskip("edge_sdk.convert.wquant")
+    from edge_sdk import load_profile
+
+    x = torch.randn(5000, generator=torch.Generator().manual_seed(5), dtype=torch.float64)
+    mode = load_profile("nqe-1mb").mode(bits)
+    assert heq_step(x, bits) == pytest.approx(wquant.heq_step(x.numpy(), mode), rel=1e-9)
