@@ -190,3 +190,25 @@ def test_patch_grid_for_odd_frames_in_the_codec():
     codec = baseline.BaselineFamily("patch").at(6)
     out = codec.decode(codec.encode(frame))
     assert out.shape == frame.shape and grid.n_patches == 6
+
+
+def test_server_assembler_uses_the_registered_baseline_decoder():
+    assembler = pytest.importorskip("edge_sdk.server.assembler")
+    from edge_sdk.codec import server_plugin
+    from edge_sdk.server.decoders import FrameGeometry, codecs
+
+    names = server_plugin.register_baseline()
+    assert "ours-baseline-f8b6" in codecs() and set(names) <= set(codecs())
+    codec = baseline.BaselineFamily("full").at(5)  # f=8, 6 bits
+    frame = _scene(96, 128)
+    grid, payloads = server_plugin.frame_payloads(codec, frame)
+    geometry = FrameGeometry(128, 96, 3, 32, grid.n_patches, "ours-baseline-f8b6")
+    image, report = assembler.assemble(geometry, payloads)
+    assert np.array_equal(image, codec.decode(codec.encode(frame))) and report.missing == []
+    del payloads[4]
+    payloads[7] = b"\xff"
+    image, report = assembler.assemble(geometry, payloads)
+    assert (
+        report.missing == [4] and report.corrupt == [7] and report.concealed == []
+    )  # concealed in latent space
+    assert image.shape == frame.shape and psnr(frame, image) > 20
