@@ -13,6 +13,7 @@ cimport numpy as cnp
 from libc.stdint cimport int16_t, int32_t, uint8_t
 
 cnp.import_array()
+ek_init()
 
 
 cdef extern from "_kernels.h" nogil:
@@ -38,6 +39,7 @@ cdef extern from "_kernels.h" nogil:
         int isa
         int chunk_bytes
 
+    void ek_init()
     int ek_isa_supported(int isa)
     int ek_best_isa()
     int ek_conv_tile(const ek_conv_params *prm, const uint8_t *band, const int16_t *W, const int32_t *bias,

@@ -2,9 +2,11 @@
  *
  * Plain C99, written so GCC/Clang auto-vectorize the hot loops: the int16 x int16
  * -> int32 dot products of the convolution become pmaddwd / vpdpwssd on x86 and
- * smlal on aarch64.  On x86-64 with GCC/Clang the two compute kernels (GEMM and
- * depthwise) are also compiled for AVX2, AVX-512 and AVX-512 VNNI and picked at
- * run time (cpuid); every other platform uses the portable build only.
+ * smlal on aarch64.  On x86-64 with GCC >= 8 / Clang >= 8 the compute kernels (GEMM,
+ * depthwise, requantizer) are also compiled for AVX2, AVX-512 and AVX-512 VNNI
+ * (function multi-versioning with target attributes) and one variant is picked at
+ * run time from cpuid; every other platform, and every other compiler, uses the
+ * portable plain-C build only.
  *
  * Bit-exactness with edge_sdk/arith.py + runtime/reference.py:
  *   - accumulation is int32; the network validator guarantees it never overflows
@@ -43,7 +45,8 @@
 #define EK_MAYBE_UNUSED
 #endif
 
-#if defined(__x86_64__) && defined(__GNUC__)
+#if defined(__x86_64__) && defined(__GNUC__) && \
+    ((defined(__clang__) && __clang_major__ >= 8) || (!defined(__clang__) && __GNUC__ >= 8))
 #define EK_X86_MULTIVERSION 1
 #if defined(__clang__)
 #define EK_WIDTH512 /* clang has no prefer-vector-width in target attributes */
@@ -64,12 +67,19 @@ enum { EK_ISA_DEFAULT = 0, EK_ISA_AVX2 = 1, EK_ISA_AVX512 = 2, EK_ISA_VNNI = 3, 
 
 static const char *const ek_isa_names[EK_ISA_COUNT] = {"default", "avx2", "avx512", "avx512vnni"};
 
-/* Whether this CPU (and OS) can run kernel variant ``isa``. */
+/* Reads the CPU features once (the extension calls it at import, under the import lock). */
+EK_INLINE void ek_init(void)
+{
+#if EK_X86_MULTIVERSION
+    __builtin_cpu_init();
+#endif
+}
+
+/* Whether this CPU (and OS) can run kernel variant ``isa`` (after ek_init). */
 EK_INLINE int ek_isa_supported(int isa)
 {
     if (isa == EK_ISA_DEFAULT) return 1;
 #if EK_X86_MULTIVERSION
-    __builtin_cpu_init();
     if (isa == EK_ISA_AVX2) return !!__builtin_cpu_supports("avx2");
     int avx512 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("avx512f") &&
                  __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
@@ -303,10 +313,9 @@ EK_ALWAYS_INLINE void ek_depthwise_body(const int16_t *EK_RESTRICT xp, int wp, i
     {                                                                                                          \
         ek_depthwise_body(xp, wp, cb, k, s, out_w, p0, n, c_off, chn, wd, ldw, acc);                           \
     }                                                                                                          \
-    ATTR EK_MAYBE_UNUSED static void ek_requant_##SUFFIX(const int32_t *EK_RESTRICT acc, int n, int chn, int ld,                 \
-                                         const int32_t *EK_RESTRICT bias, int shift, int floor_mode,            \
-                                         int act_max, int raw, uint8_t *EK_RESTRICT out_u8,                     \
-                                         int32_t *EK_RESTRICT out_i32)                                          \
+    ATTR EK_MAYBE_UNUSED static void ek_requant_##SUFFIX(                                                     \
+        const int32_t *EK_RESTRICT acc, int n, int chn, int ld, const int32_t *EK_RESTRICT bias, int shift,    \
+        int floor_mode, int act_max, int raw, uint8_t *EK_RESTRICT out_u8, int32_t *EK_RESTRICT out_i32)       \
     {                                                                                                          \
         ek_requant_body(acc, n, chn, ld, bias, shift, floor_mode, act_max, raw, out_u8, out_i32);              \
     }
