@@ -53,6 +53,7 @@ class ClientStats:
     acked: int = 0
     duplicates: int = 0
     rejected: int = 0
+    bytes_spooled: int = 0
     last_error: str = ""
     ack_latency_s: deque = field(default_factory=lambda: deque(maxlen=1024))
     rejections: deque = field(default_factory=lambda: deque(maxlen=64))
@@ -165,6 +166,7 @@ class DeviceClient:
                 await self._wait_progress(deadline - time.monotonic())
                 self._check_usable()
         seqs = [s for s, _ in records]
+        self.stats.bytes_spooled += sum(len(p) for _, p in records)
         self._queue.extend(seqs)
         self._wakeup.set()
         return seqs
