@@ -87,6 +87,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except FileNotFoundError as exc:
         print(f"edge-sdk {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `edge-sdk inspect IMAGE | head`: the reader left, nothing to report
+        sys.stderr.close()
+        return 0
 
 
 if __name__ == "__main__":

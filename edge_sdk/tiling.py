@@ -113,7 +113,11 @@ def _group_sizes(layer: Layer) -> list[int]:
     """Candidate channel-group sizes, largest first: divisors of C_out whole in conv groups."""
     co = layer.out_shape[2]
     step = co // layer.groups if layer.op == "conv" and layer.groups > 1 else 1
-    return [g for g in range(co, 0, -1) if co % g == 0 and g % step == 0]
+    divisors = set()
+    for d in range(1, int(co**0.5) + 1):  # O(sqrt C): crafted images may claim huge channel counts
+        if co % d == 0:
+            divisors.update((d, co // d))
+    return sorted((g for g in divisors if g % step == 0), reverse=True)
 
 
 def _peak_act(net: Network, index: int, rows: int, chn: int) -> int:
