@@ -149,9 +149,12 @@ class DescriptorIndex(abc.ABC):
             blob = np.frombuffer(path.with_suffix(".faiss").read_bytes(), np.uint8)
         except (OSError, ValueError):
             return None
-        index = make_index(meta["kind"], meta["dim"])
-        index._deserialize(blob)
-        index.meta = {int(k): v for k, v in meta["entries"].items()}
+        try:
+            index = make_index(meta["kind"], meta["dim"])
+            index._deserialize(blob)
+            index.meta = {int(k): v for k, v in meta["entries"].items()}
+        except (RuntimeError, KeyError, TypeError, ValueError):  # faiss raises RuntimeError on a corrupt file
+            return None
         if index._ntotal() != len(index.meta):
             return None
         return index

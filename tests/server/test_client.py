@@ -9,7 +9,7 @@ import time
 
 import numpy as np
 import pytest
-from conftest import frame_items, run
+from edge_server_helpers import frame_items, run
 
 from edge_sdk.client import DeviceClient, Outgoing, SpoolFullError
 from edge_sdk.errors import AuthError

@@ -7,7 +7,7 @@ import sqlite3
 import time
 
 import numpy as np
-from conftest import run
+from edge_server_helpers import run
 
 from edge_sdk.transport.descriptor import encode_descriptor
 from edge_sdk.transport.protocol import ErrorCode, Message, MsgType

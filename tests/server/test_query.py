@@ -10,7 +10,7 @@ import urllib.request
 
 import numpy as np
 import pytest
-from conftest import frame_items, run
+from edge_server_helpers import frame_items, run
 
 from edge_sdk.client import DeviceClient
 from edge_sdk.server.cli import register_cli
