@@ -78,10 +78,9 @@ class Network:
 
     def input_bits(self, index: int) -> int:
         """Bits of the codes that layer ``index`` reads (its first input)."""
-        src = self.layers[index].inputs[0]
-        if src < 0:
-            return self.profile.activation_bits if self.profile.input_conversion == "round_shift" else 8
-        return self.layers[src].act_bits
+        from .tiling import _source_bits
+
+        return _source_bits(self, self.layers[index].inputs[0])
 
     def input_max(self, index: int) -> int:
         return (1 << self.input_bits(index)) - 1

@@ -78,12 +78,17 @@ def make_tile(net: Network, layer: Layer, r0: int, rows: int, ch0: int, chn: int
     return Tile(r0, rows, ch0, chn, in0, in1 - in0, in0 - lo, hi - in1, ic0, icn)
 
 
+def _source_bits(net: Network, src: int) -> int:
+    if src >= 0:
+        return net.layers[src].act_bits
+    return net.profile.activation_bits if net.profile.input_conversion == "round_shift" else 8
+
+
 def tile_act_bits(net: Network, index: int, tile: Tile) -> int:
     """Activation SRAM a tile needs: its input band(s) plus its output block, in bits."""
     layer = net.layers[index]
-    width_in = layer.in_shape[1]
-    n_inputs = 2 if layer.op == "add" else 1
-    need_in = n_inputs * tile.in_rows * width_in * tile.in_chn * net.input_bits(index)
+    per_code = sum(_source_bits(net, s) for s in layer.inputs)  # each operand at its own code width
+    need_in = tile.in_rows * layer.in_shape[1] * tile.in_chn * per_code
     need_out = tile.out_rows * layer.out_shape[1] * tile.chn * layer.act_bits
     return need_in + need_out
 

@@ -111,16 +111,25 @@ class ReferenceBackend(Backend):
         layer = net.layers[layer_index]
         a = self._slots[0]
         if layer.op == "conv":
-            w = self._weights[layer_index][tile.ch0: tile.ch0 + tile.chn]
-            pad = (tile.pad_top, layer.pad[1], tile.pad_bottom, layer.pad[3])
-            groups = 1 if layer.groups == 1 else tile.in_chn // (layer.in_shape[2] // layer.groups)
-            acc = conv_acc(a, w, layer.bias[tile.ch0: tile.ch0 + tile.chn], layer.stride, pad, groups)
-            self._out = requantize(acc, layer.shift, net.profile, layer.output)
+            self._out = requantize(self._conv_tile(layer_index, tile, a), layer.shift, net.profile, layer.output)
         elif layer.op == "maxpool":
             self._out = maxpool_codes(a)
         else:
             self._out = requantize(add_acc(a, self._slots[1], layer.mults), layer.shift, net.profile, layer.output)
         self._slots = {}
+
+    def _conv_tile(self, index: int, tile: Tile, band: np.ndarray) -> np.ndarray:
+        """Accumulators of one conv tile: every conv group the tile touches, then its channels."""
+        layer = self.network.layers[index]
+        pad = (tile.pad_top, layer.pad[1], tile.pad_bottom, layer.pad[3])
+        if layer.groups == 1:
+            lo, groups = tile.ch0, 1
+        else:
+            go, gi = layer.out_shape[2] // layer.groups, layer.in_shape[2] // layer.groups
+            lo, groups = tile.ch0 // go * go, tile.in_chn // gi
+        hi = lo + (tile.chn if layer.groups == 1 else groups * go)
+        acc = conv_acc(band, self._weights[index][lo:hi], layer.bias[lo:hi], layer.stride, pad, groups)
+        return acc[:, :, tile.ch0 - lo: tile.ch0 - lo + tile.chn]
 
     def read_tile(self) -> np.ndarray:
         out, self._out = self._out, None

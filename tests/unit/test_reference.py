@@ -99,3 +99,32 @@ def test_integer_weights_used_by_reference_are_level_times_scalar():
     assert np.abs(w).max() <= net.profile.weight_int_max
     assert np.array_equal(w[2, 1], layer.codes[2, 1].astype(int) * int(layer.scalars[2, 1]) if layer.weight_bits != 3
                           else w[2, 1])
+
+
+def test_reference_backend_handles_tiles_across_conv_groups():
+    from edge_sdk.runtime.reference import ReferenceBackend
+    from edge_sdk.tiling import make_tile
+
+    b = NetworkBuilder("nqe-1mb", (9, 9, 3), seed=11)
+    b.conv(4, bits=2)
+    b.conv(8, groups=2, bits=3)
+    net = b.build()
+    x = np.random.default_rng(0).integers(0, 256, (9, 9, 3), dtype=np.uint8)
+    first, want = run_reference(net, x)[:2]
+    be = ReferenceBackend()
+    be.load(net)
+    tile = make_tile(net, net.layers[1], 2, 5, 2, 4)  # output channels 2..5 straddle both groups
+    be.write_tile(0, first[tile.in_row0: tile.in_row0 + tile.in_rows, :, tile.in_ch0: tile.in_ch0 + tile.in_chn])
+    be.run(1, tile)
+    assert np.array_equal(be.read_tile(), want[2:7, :, 2:6])
+
+
+def test_add_counts_each_operand_at_its_own_width():
+    from edge_sdk.tiling import layer_tiles, tile_act_bits
+
+    b = NetworkBuilder(load_profile("nqe-1mb"), (8, 8, 3), seed=0)
+    c = b.conv(3, bits=2)
+    b.add(c, -1)  # 2-bit codes + the 8-bit image
+    net = b.build()
+    tile = layer_tiles(net, 1, 8, 3)[0]
+    assert tile_act_bits(net, 1, tile) == 8 * 8 * 3 * (2 + 8) + 8 * 8 * 3 * 2
