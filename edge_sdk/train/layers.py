@@ -48,7 +48,7 @@ class BitShiftNorm(nn.Module):
         self.register_buffer("k", torch.zeros((), dtype=torch.long))
         self.frozen = False
 
-    def _update(self, acc: torch.Tensor) -> torch.Tensor:
+    def _update(self, acc: torch.Tensor) -> None:
         mu = acc.detach().mean(dim=(0, 2, 3))
         sigma = acc.detach().std(dim=(0, 2, 3)).mean()
         first = float(self.running_sigma) == 0.0
@@ -56,14 +56,16 @@ class BitShiftNorm(nn.Module):
         self.running_mean.mul_(1 - m).add_(m * mu)
         self.running_sigma.mul_(1 - m).add_(m * sigma)
         self.k.fill_(self.exponent_for(float(self.running_sigma)))
-        return mu
 
     def exponent_for(self, sigma: float) -> int:
         return int(min(15, max(0, round(math.log2(max(sigma, 1e-12) / self.tau)))))
 
     def forward(self, acc: torch.Tensor) -> torch.Tensor:
         if self.training and not self.frozen:
-            mu = self._update(acc)
+            self._update(acc)
+            # the batch mean with its gradient, as in batch norm: without it the centering
+            # direction gets gradient steps that the forward pass then removes, and training stalls
+            mu = acc.mean(dim=(0, 2, 3))
         else:
             mu = self.running_mean
         return (acc - mu[None, :, None, None]) * 2.0 ** -int(self.k) + self.beta[None, :, None, None]
