@@ -38,13 +38,20 @@ class QueryService:
         if index is None:
             index = IndexSet(self.data_dir / "index")
             index.load()
-            self._catch_up(index)
         self.index = index
+        self._catch_up()
 
     def _conn(self) -> sqlite3.Connection:
         return storage.connect(self._db, readonly=True)
 
-    def _catch_up(self, index: IndexSet) -> None:
+    def _catch_up(self) -> None:
+        """Add descriptors the index does not have yet (read-your-writes for queries).
+
+        In a running server the post-processor adds every descriptor shortly after its
+        commit; doing it here too (adds are idempotent by id) means a query never misses
+        a descriptor that was already acknowledged.
+        """
+        index = self.index
         conn = self._conn()
         try:
             rows = conn.execute(storage.DESCRIPTOR_ROWS + " WHERE d.id > ? ORDER BY d.id", (index.max_id(),))
@@ -63,6 +70,7 @@ class QueryService:
     def search_vector(self, vector: np.ndarray, kind: str, k: int = 5) -> list[Hit]:
         """Top-k for a raw float feature vector, encoded exactly as a device would."""
         kind_, dim, blob = descriptor_blob(encode_descriptor(vector, kind))
+        self._catch_up()
         ix = self.index.get(kind_, dim)
         if ix is None:
             raise NotFoundError(
@@ -84,6 +92,7 @@ class QueryService:
             conn.close()
         if row is None:
             raise NotFoundError(f"no descriptor stored for device {device!r} frame {frame}")
+        self._catch_up()
         ix = self.index.get(row["kind"], row["dim"])
         if ix is None:
             return []

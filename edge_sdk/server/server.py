@@ -174,10 +174,18 @@ class EdgeServer:
     async def _handle_inner(self, conn: Connection) -> None:
         self.stats.connections += 1
         if self._closing:
-            await self._send(conn, error_message(ErrorCode.SHUTTING_DOWN, "server is shutting down; retry later"))
+            await self._send(
+                conn, error_message(ErrorCode.SHUTTING_DOWN, "server is shutting down; retry later")
+            )
             return
         if self.stats.active >= self.cfg.max_connections:
-            await self._send(conn, error_message(ErrorCode.BUSY, f"server at its limit of {self.cfg.max_connections} connections; retry later"))
+            await self._send(
+                conn,
+                error_message(
+                    ErrorCode.BUSY,
+                    f"server at its limit of {self.cfg.max_connections} connections; retry later",
+                ),
+            )
             return
         self.stats.active += 1
         try:

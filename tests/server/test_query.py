@@ -155,3 +155,23 @@ def test_cli_credentials(tmp_path, capsys):
     assert cli(["credentials", "list", "--server-file", str(srv)]) == 0
     assert capsys.readouterr().out.strip().splitlines()[-1] == "cam9"
     assert cli(["credentials", "add", "bad/id", "--server-file", str(srv), "--device-file", str(dev)]) == 2
+
+
+def test_acked_descriptor_is_searchable_before_post_processing(server, store, tmp_path):
+    server.server.post._index = lambda conn, desc_id: None  # the post-processor lags behind (here: forever)
+    rng = np.random.default_rng(8)
+
+    async def go():
+        client = DeviceClient(
+            TcpClientTransport(*server.address), store.creds["cam2"], str(tmp_path / "spool2")
+        )
+        client.start()
+        fid = client.new_frame_id()
+        await client.send_batch(frame_items(fid, rng)[1])
+        assert await client.flush(20)
+        await client.close()
+        return fid
+
+    fid = run(go())
+    status, res = get(server, f"/search?device=cam2&frame={fid}&k=1")
+    assert status == 200 and res["hits"][0]["frame"] == fid
