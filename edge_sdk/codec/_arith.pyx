@@ -245,8 +245,9 @@ def _check_geometry(Py_ssize_t P, Py_ssize_t H, Py_ssize_t W, int group):
         raise ValueError(f"group must be 1..{MAX_GROUP}, found {group}")
     if P < 0 or H < 0 or W < 0 or P % group:
         raise ValueError(f"planes shape ({P}, {H}, {W}) invalid for group {group}")
-    if P * H * W > MAX_SYMBOLS:
-        raise ValueError(f"at most {MAX_SYMBOLS} bits per call, found {P * H * W}")
+    total = int(P) * int(H) * int(W)  # Python ints: the C product could overflow on hostile sizes
+    if total > MAX_SYMBOLS:
+        raise ValueError(f"at most {MAX_SYMBOLS} bits per call, found {total}")
 
 
 def encode_planes(const uint8_t[:, :, ::1] planes, int group):

@@ -189,3 +189,27 @@ def test_no_floating_point_anywhere_in_the_coder(name):
 def test_shift_table_matches_the_spec():
     expected = [min(1 + int(np.floor(np.log2(n + 1))), 7) for n in range(256)]
     assert list(arith_ref.SHIFT_TABLE) == expected
+
+
+def test_extension_checks_its_own_arguments(cython_coder):
+    from edge_sdk.codec import _arith
+
+    for args in [
+        (b"abc", 1 << 21, 1 << 21, 1 << 22, 1),
+        (b"", -1, 2, 2, 1),
+        (b"", 2, 2, 2, 0),
+        (b"x", 3, 2, 2, 2),
+    ]:
+        with pytest.raises(ValueError):
+            _arith.decode_planes(*args)  # a C product that would overflow is computed in Python ints
+    for bad in (
+        np.zeros((2, 2, 2), np.int32),
+        np.zeros((2, 2), np.uint8),
+        np.zeros((2, 2, 4), np.uint8)[:, :, ::2],
+    ):
+        with pytest.raises(ValueError):
+            _arith.encode_planes(bad, 1)
+    ones = np.ones((2, 3, 3), np.uint8)
+    assert _arith.encode_planes(ones * 7, 1) == _arith.encode_planes(
+        ones, 1
+    )  # non-zero is 1, contexts stay in range
