@@ -50,6 +50,7 @@ format: install-test
 
 fuzz: install
 	$(BIN)/python tools/fuzz_firmware.py --iterations 200000
+	$(BIN)/python tools/fuzz_bitstream.py --iterations 200000
 
 clean:
 	rm -rf build $(VENV) edge_sdk/*.so edge_sdk/*/*.so
