@@ -110,7 +110,7 @@ def model_card(net: Network, model: QNet, f: dict, history: list[dict], data_des
         f"= {f['weight_memory_bits'] / 8:,.0f} bytes (weight SRAM {f['weight_sram_bits']:,} bits).",
         f"- Host head: GAP + dense {tuple(net.layers[-1].dense_w.shape)} float32 "
         f"({net.layers[-1].dense_w.size + net.layers[-1].dense_b.size:,} parameters, not on chip).",
-        f"- Training time: {f['train_seconds'] / 60:.1f} min CPU wall time (1 thread, nice 19, shared machine).", "",
+        f"- Training time: {f['train_seconds'] / 60:.1f} min wall time on a shared 2-core CPU (nice 19).", "",
         "## Data", "", data_desc, "",
         "## Reproduce", "", "```", f["command"], "```", "",
         "The run checkpoints every epoch and resumes when started again with the same command.", "",
