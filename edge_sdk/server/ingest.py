@@ -129,12 +129,11 @@ class Ingestor:
             conn.close()
 
     def _commit(self, conn: sqlite3.Connection, batch: list) -> None:
-        jobs: list = []
         messages = [item for item in batch if item[0] is not None]
         internal = [item for item in batch if item[0] is None]
         try:
             conn.execute("BEGIN IMMEDIATE")
-            outcomes = [self._apply_one(conn, msg, jobs) for msg, _, _ in messages]
+            outcomes = [self._apply_one(conn, msg) for msg, _, _ in messages]
             for _, (sql, rows), _ in internal:
                 conn.executemany(sql, rows)
             conn.execute("COMMIT")
@@ -145,22 +144,22 @@ class Ingestor:
             log.error("commit of %d messages failed: %s", len(messages), exc)
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
-            outcomes, jobs, ok = [Outcome("error", f"storage error: {exc}")] * len(messages), [], False
-        for job in jobs:  # queued before the acks go out, so "acked" implies "post-processing queued"
-            self.post.submit(job)
+            outcomes, ok = [Outcome("error", f"storage error: {exc}")] * len(messages), False
+        if ok and messages:  # before the acks go out, so "acked" implies "post-processing notified"
+            self.post.notify()
         for _, _, done in internal:
             done(ok)
         for (_, loop, fut), outcome in zip(messages, outcomes):
             loop.call_soon_threadsafe(_resolve, fut, outcome)
 
-    def _apply_one(self, conn: sqlite3.Connection, msg: Message, jobs: list) -> Outcome:
+    def _apply_one(self, conn: sqlite3.Connection, msg: Message) -> Outcome:
         conn.execute("SAVEPOINT m")
         try:
             if conn.execute("INSERT OR IGNORE INTO seen VALUES (?, ?)", (msg.device, msg.seq)).rowcount == 0:
                 conn.execute("RELEASE m")
                 return Outcome("dup")
             _touch_frame(conn, msg)
-            _APPLY[msg.type](self, conn, msg, jobs)
+            _APPLY[msg.type](self, conn, msg)
             conn.execute("RELEASE m")
             return Outcome("ok")
         except InvalidMessage as exc:
@@ -170,7 +169,7 @@ class Ingestor:
 
     # ------------------------------------------------------------------ effects per type
 
-    def _frame_begin(self, conn, msg, jobs) -> None:
+    def _frame_begin(self, conn, msg) -> None:
         b = msg.body
         geometry = (b["w"], b["h"], b["c"], b["patch"], b["n"], b["codec"])
         row = conn.execute(
@@ -188,25 +187,37 @@ class Ingestor:
             (*geometry, msg.device, msg.frame),
         )
 
-    def _patch(self, conn, msg, jobs) -> None:
+    def _patch(self, conn, msg) -> None:
         row = self._begun(conn, msg)
         idx = msg.body["i"]
         if idx >= row["n_patches"]:
             raise InvalidMessage(
                 f"patch index: expected 0..{row['n_patches'] - 1} for frame {msg.frame}, found {idx}"
             )
+        old = conn.execute(
+            "SELECT payload FROM patches WHERE device=? AND frame=? AND idx=?", (msg.device, msg.frame, idx)
+        ).fetchone()
+        if old is not None and old[0] == msg.body["p"]:
+            return  # the same patch again (a frame re-sent under new seqs): nothing changes
         conn.execute(
             "INSERT OR REPLACE INTO patches VALUES (?, ?, ?, ?)", (msg.device, msg.frame, idx, msg.body["p"])
         )
-        if row["ended"]:  # a late patch: decode the frame again with it
-            jobs.append(("decode", msg.device, msg.frame))
+        if row["ended"]:  # a late (or changed) patch: decode the frame again with it
+            conn.execute(
+                "UPDATE frames SET decoded=0, version=version+1 WHERE device=? AND frame=?",
+                (msg.device, msg.frame),
+            )
 
-    def _frame_end(self, conn, msg, jobs) -> None:
+    def _frame_end(self, conn, msg) -> None:
         self._begun(conn, msg)
-        conn.execute("UPDATE frames SET ended=1 WHERE device=? AND frame=?", (msg.device, msg.frame))
-        jobs.append(("decode", msg.device, msg.frame))
+        # Queue the decode (the post-processor polls for ended-but-undecoded frames); a repeated
+        # FRAME_END changes nothing: any patch that arrived since has re-queued the frame itself.
+        conn.execute(
+            "UPDATE frames SET ended=1, decoded=0, version=version+1 WHERE device=? AND frame=? AND ended=0",
+            (msg.device, msg.frame),
+        )
 
-    def _descriptor(self, conn, msg, jobs) -> None:
+    def _descriptor(self, conn, msg) -> None:
         kind, dim, blob = descriptor_blob(msg.body["vec"])
         thumb, thumb_png = None, None
         if "thumb" in msg.body:
@@ -215,7 +226,7 @@ class Ingestor:
                 str(Path("thumbs") / msg.device / f"{msg.frame}.png"),
                 png_bytes(msg.body["thumb"]),
             )
-        cur = conn.execute(
+        conn.execute(
             "INSERT OR IGNORE INTO descriptors (device, frame, ts, kind, dim, vec, model, thumb, thumb_png, received_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
             (
                 msg.device,
@@ -230,10 +241,9 @@ class Ingestor:
                 time.time(),
             ),
         )
-        if cur.rowcount:
-            jobs.append(("index", cur.lastrowid))
+        # Nothing to queue: the post-processor indexes every descriptor above its cursor.
 
-    def _classification(self, conn, msg, jobs) -> None:
+    def _classification(self, conn, msg) -> None:
         b = msg.body
         conn.execute(
             "INSERT OR IGNORE INTO results (device, frame, ts, model, cls, score, names, received_at) VALUES (?,?,?,?,?,?,?,?)",

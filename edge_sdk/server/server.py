@@ -109,6 +109,7 @@ class EdgeServer:
         self.http: Optional[HttpEndpoint] = None
         self._sessions: dict[str, _Session] = {}
         self._handlers: set[asyncio.Task] = set()
+        self._handshaking: set[asyncio.Task] = set()  # handlers still in the hello (cancelled at shutdown)
         self._closing = False
         self._stopped = asyncio.Event()
 
@@ -153,6 +154,8 @@ class EdgeServer:
         for s in list(self._sessions.values()):
             if s.reader is not None:
                 s.reader.cancel()
+        for task in list(self._handshaking):  # nothing of theirs was accepted yet
+            task.cancel()
         if self._handlers:
             await asyncio.wait(list(self._handlers), timeout=timeout)
         loop = asyncio.get_running_loop()
@@ -196,6 +199,8 @@ class EdgeServer:
             self.stats.active -= 1
 
     async def _authenticate(self, conn: Connection) -> Optional[_Session]:
+        task = asyncio.current_task()
+        self._handshaking.add(task)
         try:
             granted = await asyncio.wait_for(
                 server_handshake(conn, self.credentials, self.cfg.handshake_timeout, self.cfg.window),
@@ -215,6 +220,8 @@ class EdgeServer:
             self.stats.handshake_failures += 1
             log.info("%s: handshake failed: %r", conn.peer, exc)
             return None
+        finally:
+            self._handshaking.discard(task)
         old = self._sessions.get(granted.device)
         if old is not None:  # a device reconnected (e.g. after a restart): the old stream is stale
             old.conn.abort()

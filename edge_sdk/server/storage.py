@@ -8,7 +8,9 @@ Tables (all keyed by the device id and the device-chosen frame id):
 
 * ``seen(device, seq)`` — every data message ever ingested; the dedupe key.
 * ``frames`` — one row per frame anything arrived for; image geometry when it came as
-  latent patches, ``ended``/``decoded`` flags, the PNG path and the missing patches.
+  latent patches, ``ended``/``decoded`` flags (``ended AND NOT decoded`` is the decode
+  work queue), a ``version`` bumped whenever the frame needs decoding again, the PNG
+  path and the assembly report.
 * ``patches`` — the latent payloads, kept after decoding so frames can be re-decoded
   when a better decoder arrives.
 * ``descriptors`` — one per (device, frame, kind); ``id`` is also the index id; the
@@ -30,9 +32,10 @@ CREATE TABLE IF NOT EXISTS seen (
 CREATE TABLE IF NOT EXISTS frames (
     device TEXT NOT NULL, frame INTEGER NOT NULL, ts INTEGER NOT NULL, received_at REAL NOT NULL,
     width INTEGER, height INTEGER, channels INTEGER, patch INTEGER, n_patches INTEGER, codec TEXT,
-    ended INTEGER NOT NULL DEFAULT 0, decoded INTEGER NOT NULL DEFAULT 0,
+    ended INTEGER NOT NULL DEFAULT 0, decoded INTEGER NOT NULL DEFAULT 0, version INTEGER NOT NULL DEFAULT 0,
     missing TEXT, png TEXT, PRIMARY KEY (device, frame));
 CREATE INDEX IF NOT EXISTS frames_recent ON frames (device, received_at);
+CREATE INDEX IF NOT EXISTS frames_todo ON frames (device, frame) WHERE ended = 1 AND decoded = 0;
 CREATE TABLE IF NOT EXISTS patches (
     device TEXT NOT NULL, frame INTEGER NOT NULL, idx INTEGER NOT NULL, payload BLOB NOT NULL,
     PRIMARY KEY (device, frame, idx)) WITHOUT ROWID;

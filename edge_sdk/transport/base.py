@@ -72,7 +72,10 @@ class ServerTransport(abc.ABC):
 
     @abc.abstractmethod
     async def stop(self) -> None:
-        """Stop accepting new connections (existing ones are the handler's business)."""
+        """Stop accepting new connections (existing ones are the handler's business).
+
+        Must return promptly even while handlers still run.
+        """
 
     @abc.abstractmethod
     def address(self) -> tuple[str, int]:

@@ -137,7 +137,12 @@ class TcpServerTransport(ServerTransport):
     async def stop(self) -> None:
         if self._server is not None:
             self._server.close()
-            await self._server.wait_closed()
+            # From Python 3.12 on, wait_closed() also waits for every open connection;
+            # the handlers close those themselves, so a short bound is enough here.
+            try:
+                await asyncio.wait_for(self._server.wait_closed(), 5.0)
+            except asyncio.TimeoutError:
+                pass
 
     def address(self) -> tuple[str, int]:
         if self._server is None or not self._server.sockets:

@@ -92,3 +92,17 @@ def test_connection_limit_and_shutdown_replies(tmp_path, store):
     reply = run(go())
     assert reply.type == MsgType.ERROR and reply.body["code"] == ErrorCode.BUSY and reply.body["retry"]
     bs.stop()
+
+
+def test_graceful_stop_does_not_wait_for_silent_handshakes(tmp_path, store):
+    import socket
+    import time
+
+    bs = BackgroundServer(ServerConfig(tmp_path / "srv", store)).start()
+    silent = [socket.create_connection(bs.address, timeout=5) for _ in range(3)]  # connect, say nothing
+    time.sleep(0.2)
+    t0 = time.monotonic()
+    bs.stop()
+    assert time.monotonic() - t0 < 5.0  # not the 10 s handshake timeout
+    for s in silent:
+        s.close()
