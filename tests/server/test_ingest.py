@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import sqlite3
 import time
 
@@ -151,3 +152,41 @@ def test_thumbnails_are_stored_as_png(server, store):
 
     path = server.server.data_dir / "thumbs" / "cam1" / "4.png"
     assert np.array_equal(np.asarray(Image.open(path)), thumb)
+
+
+def test_missing_patch_is_concealed_then_fixed_by_a_late_patch(server, store):
+    from PIL import Image
+
+    img = np.random.default_rng(3).integers(0, 256, (32, 32, 3), dtype=np.uint8)
+    tiles = {
+        i: img[(i // 2) * 16 : (i // 2 + 1) * 16, (i % 2) * 16 : (i % 2 + 1) * 16].tobytes() for i in range(4)
+    }
+    conn_db = lambda: db(server)  # noqa: E731
+
+    async def send(dev, seqs_and_msgs):
+        for seq, mtype, body in seqs_and_msgs:
+            await dev.send(mtype, body, seq, frame=3)
+        assert await dev.wait_outstanding_below(1, 10)
+
+    async def go():
+        dev = await device(server, store)
+        await send(
+            dev,
+            [(1, MsgType.FRAME_BEGIN, BEGIN)]
+            + [(2 + i, MsgType.LATENT_PATCH, {"i": i, "p": tiles[i]}) for i in (0, 1, 3)]
+            + [(9, MsgType.FRAME_END, {"n": 3})],
+        )
+        assert server.server.post.wait_idle(10)
+        with conn_db() as c:
+            first = json.loads(c.execute("SELECT missing FROM frames").fetchone()[0])
+        await send(dev, [(10, MsgType.LATENT_PATCH, {"i": 2, "p": tiles[2]})])  # arrives after FRAME_END
+        assert server.server.post.wait_idle(10)
+        await dev.close()
+        return first
+
+    first = run(go())
+    assert first["missing"] == [2] and first["concealed"] == [2]
+    with db(server) as c:
+        row = c.execute("SELECT missing, png, version FROM frames").fetchone()
+    assert json.loads(row[0])["missing"] == [] and row[2] == 2
+    assert np.array_equal(np.asarray(Image.open(server.server.data_dir / row[1])), img)
