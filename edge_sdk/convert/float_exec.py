@@ -35,7 +35,7 @@ def out_size(size: int, k: int, s: int, d: int, lo: int, hi: int) -> int:
 
 def conv2d(x: np.ndarray, w: np.ndarray, b: np.ndarray, stride: tuple[int, int], pad: tuple[int, int, int, int],
            groups: int, dilation: tuple[int, int] = (1, 1)) -> np.ndarray:
-    """Grouped 2-D convolution: x (N, H, W, C), w (O, C/groups, kh, kw) -> (N, Ho, Wo, O)."""
+    """Grouped 2-D convolution: x (N, H, W, C), w (O, C/groups, kh, kw) -> (N, Ho, Wo, O), in x's dtype."""
     n, h, wd, c = x.shape
     o, ig, kh, kw = w.shape
     t, left, bot, r = pad
@@ -58,7 +58,7 @@ def conv2d(x: np.ndarray, w: np.ndarray, b: np.ndarray, stride: tuple[int, int],
             mat = cols[..., g * ig:(g + 1) * ig].reshape(n * ho * wo, kh * kw * ig)
             parts.append(mat @ w[g * go:(g + 1) * go].transpose(2, 3, 1, 0).reshape(kh * kw * ig, go))
         y = np.concatenate(parts, axis=-1)
-    return (y.reshape(n, ho, wo, o) + b).astype(np.float32)
+    return (y.reshape(n, ho, wo, o) + b).astype(x.dtype, copy=False)  # float64 in: exact integer sums
 
 
 def _pool(x: np.ndarray, node: Node, kind: str) -> np.ndarray:

@@ -37,7 +37,8 @@ def _relu_group(tensor: int, sign: int, channels: int, terms: list[Term], bias: 
 
 class Planner:
     def __init__(self, g: Graph, placements: list[Placement], profile: ChipProfile, *,
-                 residual: str = "auto", relu6_cap: Optional[float] = 6.0) -> None:
+                 residual: str = "auto", relu6_cap: Optional[float] = 6.0, act_pieces: int = 1,
+                 piece_split: float = 0.5) -> None:
         self.g = g
         self.profile = profile
         self.chip = [p.node for p in placements if p.target == "chip"]
@@ -55,6 +56,8 @@ class Planner:
             g.input: [(-1, Group("input", g.input, 1, c, "relu", Ref([(1.0, g.input, 0)], "none")))]}
         self.chip_output = self._chip_output()
         self.notes: list[str] = []
+        self.act_pieces, self.piece_split = act_pieces, piece_split
+        self.no_pieces = self._no_pieces()
 
     # ------------------------------------------------------------------ helpers
     def _chip_output(self) -> int:
@@ -64,6 +67,27 @@ class Planner:
             raise UnsupportedOpError(self.host[0].source, self.host[0].name,
                                      "the host part reads more than one chip tensor")
         return read.pop() if read else self.g.output
+
+    def _no_pieces(self) -> set[int]:
+        """Tensors that must stay one group: read by chip adds, depthwise convs or the host."""
+        out = {self.chip_output}
+        for node in self.chip:
+            grouped = node.op == "conv" and node.attrs["groups"] > 1
+            if (node.op == "add" and node.name not in self.absorbed) or grouped:
+                out |= set(node.inputs)
+        return out
+
+    def _pieces(self, grp: Group) -> list[Group]:
+        """Split a ReLU group into a lower and an upper piece (two code maps, finer steps)."""
+        if (self.act_pieces < 2 or grp.act != "relu" or grp.copy_of is not None or grp.uniform
+                or grp.tensor in self.no_pieces):
+            return [grp]
+        f = self.piece_split
+        out = []
+        for k, piece in enumerate(((0.0, f), (f, 1.0))):
+            out.append(Group(f"{grp.key}~{k}", grp.tensor, grp.sign, grp.channels, "relu", grp.ref,
+                             list(grp.terms), grp.bias, grp.cap, base=grp.key, piece=piece))
+        return out
 
     def parts(self, tensor: int, layer: Optional[int] = None) -> list[tuple[int, Group]]:
         """Where the parts of ``tensor`` live (in ``layer`` only, if given)."""
@@ -83,7 +107,11 @@ class Planner:
                                  "different layers; a convolution reads one layer")
 
     def add_layer(self, layer: PlannedLayer) -> int:
+        if layer.op == "conv":
+            layer.groups = [p for g in layer.groups for p in self._pieces(g)]
         layer.place_groups()
+        if layer.groups:  # a layer's channels are its groups' (copies and parts included)
+            layer.out_shape = (*layer.out_shape[:2], layer.channels)
         self.layers.append(layer)
         index = len(self.layers) - 1
         for grp in layer.groups:
@@ -150,9 +178,9 @@ class Planner:
         if fold.conv_s is None:  # copy X's parts at the tap, with X's own scale
             groups = []
             for _, part in self.parts(s, self.source_layer(node, s)):
-                grp = _relu_group(s, part.sign, c, [Term(s, one_hot(c, k, fold.tap), exact=True)],
-                                  np.zeros(c, np.float32), "relu", None, sfx)
-                grp.copy_of = part.key
+                grp = Group(f"{part.key}{sfx}", s, part.sign, c, "relu", part.ref,
+                            [Term(s, one_hot(c, k, fold.tap), exact=True, part=part.key)], np.zeros(c, np.float32),
+                            copy_of=part.key, base=f"{part.base}{sfx}" if part.base else None, piece=part.piece)
                 groups.append(grp)
             return groups
         a = fold.conv_s.attrs
@@ -190,15 +218,19 @@ class Planner:
     def maxpool(self, node: Node) -> None:
         src = self.source_layer(node, node.inputs[0])
         parts = self.parts(node.inputs[0], src)
-        if len(parts) != 1 or parts[0][1].sign < 0 or (src >= 0 and len(self.layers[src].groups) != 1):
+        others = len(self.layers[src].groups) if src >= 0 else 1
+        if any(part.sign < 0 for _, part in parts) or others != len(parts):
             raise UnsupportedOpError(node.source, node.name, "max-pool needs a non-negative input alone in its "
                                      "layer (max(P) - max(N) is not max(P - N))")
-        part = parts[0][1]
         c = self.g.shape(node.output)[-1]
-        grp = Group(f"t{node.output}+", node.output, 1, c, "relu", Ref([(1.0, node.output, 1)], "relu"))
-        grp.copy_of = part.key
-        self.add_layer(PlannedLayer(self._name("maxpool"), "maxpool", [src], tuple(self.g.shape(node.output)), [grp],
-                                    kernel=2, stride=2, nodes=[node.name]))
+        groups = []
+        for k, (_, part) in enumerate(parts):  # pieces pool piecewise: max(min(T, a)) = min(max(T), a)
+            base = f"t{node.output}+" if len(parts) > 1 else None
+            key = f"{base}~{k}" if base else f"t{node.output}+"
+            groups.append(Group(key, node.output, 1, c, "relu", Ref([(1.0, node.output, 1)], "relu"),
+                                copy_of=part.key, base=base, piece=part.piece))
+        self.add_layer(PlannedLayer(self._name("maxpool"), "maxpool", [src], tuple(self.g.shape(node.output)),
+                                    groups, kernel=2, stride=2, nodes=[node.name]))
 
     def add(self, node: Node) -> None:
         if node.act not in ("relu", "relu6"):
@@ -210,6 +242,7 @@ class Planner:
                 if i < 0 or len(self.layers[i].groups) != 1:
                     raise UnsupportedOpError(node.source, node.name, f"operand tensor {t} is not alone in its "
                                              "layer (the chip add reads whole layers)")
+                grp.uniform = True  # the add's multipliers are per layer
                 operands.append((i, grp))
         pos = [p for p in operands if p[1].sign > 0]
         neg = [p for p in operands if p[1].sign < 0]
@@ -226,6 +259,7 @@ class Planner:
             else:
                 ref = Ref([(float(1 if g_.sign > 0 else -1), g_.tensor, g_.sign) for _, g_ in done], "relu")
                 grp = Group(f"sum{len(self.layers)}", None, 1, shape[-1], "relu", ref)
+            grp.uniform = True
             layer = PlannedLayer(self._name("add"), "add", [cur[0], operand[0]], shape, [grp], coefs=(1, coef),
                                  nodes=[node.name])
             cur = (self.add_layer(layer), grp)

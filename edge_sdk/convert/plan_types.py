@@ -42,7 +42,8 @@ class Term:
 
     tensor: int
     w: np.ndarray
-    exact: bool = False  # a constructed one-hot copy (passthrough): quantize it exactly
+    exact: bool = False  # a constructed one-hot copy (passthrough)
+    part: Optional[str] = None  # read only this part (group key) of the tensor: copies
 
 
 @dataclass
@@ -61,6 +62,14 @@ class Group:
     copy_of: Optional[str] = None  # passthrough: use the scale of this group so the copy is exact
     offset: int = 0  # first output channel in the layer
     scale: Optional[np.ndarray] = None  # (channels,) real value of one code (set by calibration)
+    uniform: bool = False  # one scale for all channels (add operands and outputs)
+    base: Optional[str] = None  # pieces: the key their common cap is calibrated under
+    piece: Optional[tuple[float, float]] = None  # pieces: this group covers [lo, hi) x cap of relu(sign*T)
+    shift: float = 0.0  # real value subtracted before the ReLU (upper pieces), set with the scale
+
+    @property
+    def cal_key(self) -> str:
+        return self.base or self.key
 
     @property
     def slice(self) -> slice:
