@@ -19,10 +19,10 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 SPEC = [
-    {"out": 32, "bits": 3}, {"out": 32, "bits": 2}, {"op": "pool"},
-    {"out": 64, "bits": 2}, {"out": 64, "bits": 2}, {"op": "pool"},
-    {"out": 128, "bits": 2}, {"out": 128, "bits": 2}, {"op": "pool"},
-    {"out": 256, "bits": 1, "raw": True},
+    {"out": 24, "bits": 3}, {"out": 24, "bits": 2}, {"op": "pool"},
+    {"out": 48, "bits": 2}, {"out": 48, "bits": 2}, {"op": "pool"},
+    {"out": 96, "bits": 2}, {"out": 96, "bits": 2}, {"op": "pool"},
+    {"out": 192, "bits": 1, "raw": True},
 ]
 
 
@@ -39,13 +39,13 @@ def main(argv=None) -> int:
     ap.add_argument("--data", default=str(REPO.parent / "shared" / "data" / "cifar10"))
     ap.add_argument("--out", default=str(REPO / "out" / "train" / "cifar10_nqe"))
     ap.add_argument("--firmware", default=str(REPO / "firmware_images" / "cifar10_nqe_1mb.edgefw"))
-    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--batch-size", type=int, default=128)
     ap.add_argument("--lr", type=float, default=3e-3)
-    ap.add_argument("--float-epochs", type=int, default=4)
+    ap.add_argument("--float-epochs", type=int, default=3)
     ap.add_argument("--qweight-epochs", type=int, default=1)
-    ap.add_argument("--qact-epochs", type=int, default=3)
+    ap.add_argument("--qact-epochs", type=int, default=1)
     ap.add_argument("--fused-epochs", type=int, default=1)
     ap.add_argument("--distill", type=float, default=0.0, help="weight of distillation from the float stage")
     ap.add_argument("--teacher", default="", help=".tflite teacher for distillation (e.g. the MLPerf-Tiny ResNet-8 "
