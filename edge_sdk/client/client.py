@@ -247,6 +247,9 @@ class DeviceClient:
             except (OSError, asyncio.TimeoutError, ProtocolError, _Reconnect) as exc:
                 self.stats.last_error = f"{type(exc).__name__}: {exc}"
                 log.info("connection to %s lost: %s", self.transport.describe(), self.stats.last_error)
+            except Exception as exc:  # a bug must not silently stop delivery: log it, reconnect, resend
+                self.stats.last_error = f"unexpected {type(exc).__name__}: {exc}"
+                log.exception("client connection loop failed; reconnecting")
             finally:
                 self._connected.clear()
                 self._inflight.clear()
