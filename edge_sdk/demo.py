@@ -75,6 +75,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--firmware", type=Path, default=None, help="firmware image (default: a shipped one)")
     parser.add_argument("--image", type=Path, default=SAMPLES / "scene.png", help="picture to run")
     parser.add_argument("--backend", default="auto", choices=["auto", "emulator", "reference"])
+    parser.add_argument("--out", type=Path, default=Path("demo_out"), help="work folder of the pipeline part")
+    parser.add_argument("--chip-only", action="store_true", help="skip the server / camera pipeline part")
     args = parser.parse_args(argv)
 
     path = args.firmware or find_firmware()
@@ -96,7 +98,26 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         where = f"{layer.get('tiles', 0)} tile(s)" if layer["target"] == "chip" else "host"
         print(f"  {layer['index']:2d} {layer['name']:14s} {layer['op']:8s} {str(tuple(layer['out_shape'])):16s} "
               f"w{layer['weight_bits']} a{layer['act_bits']:<2d} {where}")
-    return 0 if exact else 1
+    if not exact:
+        return 1
+    return 0 if args.chip_only else _pipeline(path, args.out)
+
+
+def _pipeline(firmware: Path, out: Path) -> int:
+    from .demo_pipeline import run_pipeline
+
+    print(f"\npipeline  server + camera app on the bundled pictures ({SAMPLES}) -> {out.resolve()}")
+    report = run_pipeline(firmware, out)
+    for mode in ("compress", "retrieve"):
+        r = report[mode]
+        print(f"  {mode:9s} {r['frames']} frames, {r['bytes_per_frame']} bytes/frame, {r['fps']:.1f} fps, "
+              f"latency p50 {r['latency_ms_p50']:.1f} ms, {r['acked']} messages acknowledged, {r['pending']} pending")
+    print(f"  decoded frames ({len(report['decoded_frames'])}): {out.resolve() / 'server'}/"
+          f"{report['decoded_frames'][0] if report['decoded_frames'] else '-'} ...")
+    print(f"  search: top-{len(report['search_results'])} for stored frame {report['query_frame']}: "
+          + ", ".join(f"frame {h['frame']} ({h['score']:.3f})" for h in report["search_results"]))
+    print(f"  report: {out.resolve() / 'report.json'}; server stopped (exit {report['server_exit']})")
+    return 0 if report["server_exit"] == 0 and not report["compress"]["pending"] else 1
 
 
 if __name__ == "__main__":

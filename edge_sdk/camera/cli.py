@@ -43,6 +43,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--descriptor", choices=["f16", "i8", "bin", "f32"], default="f16")
     p.add_argument("--thumbnail", type=int, default=48, help="thumbnail side sent with descriptors (0: none)")
     p.add_argument("--patch", type=int, default=32, help="patch side in compress mode")
+    p.add_argument("--codec", choices=["baseline", "raw"], default="baseline",
+                   help="compress mode: 'baseline' (edge_sdk.codec, bit-plane latents) or 'raw' pixels")
     p.add_argument(
         "--max-side", type=int, default=640, help="compress mode: downscale frames to this longer side"
     )
@@ -90,9 +92,9 @@ async def run_camera(args) -> dict:
     engine = load_engine(args.firmware)
     cfg = AppConfig(args.mode, args.frames, args.descriptor, thumbnail=args.thumbnail, max_side=args.max_side)
     status = LiveStatus(args.frames, enabled=not args.no_progress)
-    from .encoders import RawPatchEncoder
+    from .encoders import ENCODERS
 
-    encoder = RawPatchEncoder(args.patch)
+    encoder = ENCODERS[args.codec](args.patch)
     h, w = engine.input_shape[:2]
     source = open_source(args.source, loop=args.loop, lores_size=(w, h))
     try:

@@ -69,3 +69,31 @@ class RawPatchEncoder:
                 (i, np.ascontiguousarray(padded[r * p : (r + 1) * p, q * p : (q + 1) * p]).tobytes())
             )
         return EncodedFrame(w, h, c, p, self.codec, patches)
+
+
+class BaselinePatchEncoder:
+    """The non-learned patch codec of edge_sdk.codec (docs/codec.md): downsampled, quantized bit-plane latents,
+    arithmetic-coded per patch; the server rebuilds the frame with its full-frame decoder.  Stands in for the
+    learned chip encoder, which implements the same protocol."""
+
+    def __init__(self, patch: int = 32, factor: int = 8, bits: int = 5) -> None:
+        from ..codec.baseline import BaselineEncoder, FullFrameBilinear
+        from ..codec.pipeline import PatchLatentCodec
+        from ..codec.server_plugin import baseline_codec_name
+
+        if patch % factor:
+            raise InputError(f"baseline codec: patch {patch} must be a multiple of the downsampling factor {factor}")
+        enc = BaselineEncoder(factor, bits, patch)
+        self._codec = PatchLatentCodec(f"ours-baseline[f={factor},b={bits}]", enc, FullFrameBilinear(enc))
+        self.codec = baseline_codec_name(factor, bits)
+        self.patch = patch
+
+    def encode(self, frame: np.ndarray) -> EncodedFrame:
+        from ..codec.server_plugin import frame_payloads
+
+        h, w, c = frame.shape
+        _, payloads = frame_payloads(self._codec, frame)
+        return EncodedFrame(w, h, c, self.patch, self.codec, sorted(payloads.items()))
+
+
+ENCODERS = {"raw": RawPatchEncoder, "baseline": BaselinePatchEncoder}

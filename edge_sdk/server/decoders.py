@@ -105,6 +105,11 @@ def register_decoder(codec: str, factory: Callable[[], FrameDecoder]) -> None:
 
 
 def get_decoder(codec: str) -> FrameDecoder:
+    if codec not in _REGISTRY and codec.startswith("ours-baseline"):
+        # The codec package registers its decoders on first use, so the server needs no codec import otherwise.
+        from ..codec.server_plugin import register_baseline
+
+        register_baseline()
     try:
         return _REGISTRY[codec]()
     except KeyError:
