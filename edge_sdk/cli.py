@@ -1,11 +1,11 @@
 """`edge-sdk`: a thin command line over the library (each subcommand lives with its module).
 
-    edge-sdk inspect IMAGE [--json]         firmware image contents (edge_sdk.firmware.cli)
-    edge-sdk run IMAGE FRAME...             run images through the device
-    edge-sdk profiles                       the shipped chip profiles
-    edge-sdk convert / verify               the converter (edge_sdk.convert.cli)
-    edge-sdk serve / query / frames         the server (edge_sdk.server.cli)
-    edge-sdk camera                         the camera demo app (edge_sdk.camera.cli)
+edge-sdk inspect IMAGE [--json]         firmware image contents (edge_sdk.firmware.cli)
+edge-sdk run IMAGE FRAME...             run images through the device
+edge-sdk profiles                       the shipped chip profiles
+edge-sdk convert / verify               the converter (edge_sdk.convert.cli)
+edge-sdk serve / query / frames         the server (edge_sdk.server.cli)
+edge-sdk camera                         the camera demo app (edge_sdk.camera.cli)
 """
 
 from __future__ import annotations
@@ -14,14 +14,21 @@ import argparse
 import importlib
 import json
 import sys
-from typing import Optional, Sequence
+from collections.abc import Sequence
+from typing import Optional
 
 from .errors import EdgeSDKError
 
 # Modules that add subcommands; one that cannot be imported (an extra not installed)
 # only loses its own subcommands.
-_PLUGINS = ("edge_sdk.firmware.cli", "edge_sdk.convert.cli", "edge_sdk.server.cli", "edge_sdk.camera.cli",
-            "edge_sdk.retrieval.cli", "edge_sdk.codec.cli")
+_PLUGINS = (
+    "edge_sdk.firmware.cli",
+    "edge_sdk.convert.cli",
+    "edge_sdk.server.cli",
+    "edge_sdk.camera.cli",
+    "edge_sdk.retrieval.cli",
+    "edge_sdk.codec.cli",
+)
 
 
 def _cmd_profiles(args: argparse.Namespace) -> int:
@@ -33,8 +40,10 @@ def _cmd_profiles(args: argparse.Namespace) -> int:
         return 0
     for p in rows:
         modes = "/".join(str(b) for b in sorted(p.weight_modes))
-        print(f"{p.id:18s} weights {modes}-bit, activations {p.activation_bits}-bit, "
-              f"SRAM {p.weight_sram_bytes} B weights + {p.activation_sram_bytes} B activations")
+        print(
+            f"{p.id:18s} weights {modes}-bit, activations {p.activation_bits}-bit, "
+            f"SRAM {p.weight_sram_bytes} B weights + {p.activation_sram_bytes} B activations"
+        )
     return 0
 
 

@@ -13,8 +13,9 @@ import argparse
 import sys
 import time
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any, Optional
 
 import numpy as np
 
@@ -32,7 +33,9 @@ def find_firmware() -> Path:
         for folder in (REPO / "firmware_images", Path.cwd() / "firmware_images"):
             if (folder / name).is_file():
                 return folder / name
-    raise FileNotFoundError(f"no demo firmware found in firmware_images/ (looked for {', '.join(DEFAULT_FIRMWARE)})")
+    raise FileNotFoundError(
+        f"no demo firmware found in firmware_images/ (looked for {', '.join(DEFAULT_FIRMWARE)})"
+    )
 
 
 def load_frame(path: str | Path, shape: Sequence[int]) -> np.ndarray:
@@ -55,7 +58,9 @@ def summarize(image: Any, result: Any, top: int = 3) -> str:
     if labels and len(labels) == out.size:
         order = np.argsort(-out)[:top]
         return ", ".join(f"{labels[i]} {out[i]:.3f}" for i in order)
-    return f"output {out.shape[0]} values, min {out.min():.4g}, max {out.max():.4g}, argmax {int(out.argmax())}"
+    return (
+        f"output {out.shape[0]} values, min {out.min():.4g}, max {out.max():.4g}, argmax {int(out.argmax())}"
+    )
 
 
 def _timed(dev: Any, frame: np.ndarray, repeats: int) -> tuple[Any, float]:
@@ -81,7 +86,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
     path = args.firmware or find_firmware()
     image = load_firmware(path)
-    print(f"firmware  {path}  ({image.size} bytes, profile {image.profile.id}, sha256 {image.sha256[:16]}...)")
+    print(
+        f"firmware  {path}  ({image.size} bytes, profile {image.profile.id}, sha256 {image.sha256[:16]}...)"
+    )
     dev = Device(args.backend).load(image)
     frame = load_frame(args.image, dev.input_shape)
     print(f"input     {args.image} -> {frame.shape} uint8")
@@ -92,12 +99,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     expected, t_ref = _timed(ref, frame, 1)
     exact = np.array_equal(result.codes, expected.codes) and np.array_equal(result.output, expected.output)
     print(f"result    {summarize(image, result)}")
-    print(f"backend   {dev.backend.name}: {t_dev * 1e3:.2f} ms/frame (median of 5); reference {t_ref * 1e3:.1f} ms; "
-          f"bit-exact vs reference: {'yes' if exact else 'NO'}")
+    print(
+        f"backend   {dev.backend.name}: {t_dev * 1e3:.2f} ms/frame (median of 5); reference {t_ref * 1e3:.1f} ms; "
+        f"bit-exact vs reference: {'yes' if exact else 'NO'}"
+    )
     for layer in dev.describe()["layers"]:
         where = f"{layer.get('tiles', 0)} tile(s)" if layer["target"] == "chip" else "host"
-        print(f"  {layer['index']:2d} {layer['name']:14s} {layer['op']:8s} {str(tuple(layer['out_shape'])):16s} "
-              f"w{layer['weight_bits']} a{layer['act_bits']:<2d} {where}")
+        print(
+            f"  {layer['index']:2d} {layer['name']:14s} {layer['op']:8s} {str(tuple(layer['out_shape'])):16s} "
+            f"w{layer['weight_bits']} a{layer['act_bits']:<2d} {where}"
+        )
     if not exact:
         return 1
     return 0 if args.chip_only else _pipeline(path, args.out)
@@ -110,12 +121,18 @@ def _pipeline(firmware: Path, out: Path) -> int:
     report = run_pipeline(firmware, out)
     for mode in ("compress", "retrieve"):
         r = report[mode]
-        print(f"  {mode:9s} {r['frames']} frames, {r['bytes_per_frame']} bytes/frame, {r['fps']:.1f} fps, "
-              f"latency p50 {r['latency_ms_p50']:.1f} ms, {r['acked']} messages acknowledged, {r['pending']} pending")
-    print(f"  decoded frames ({len(report['decoded_frames'])}): {out.resolve() / 'server'}/"
-          f"{report['decoded_frames'][0] if report['decoded_frames'] else '-'} ...")
-    print(f"  search: top-{len(report['search_results'])} for stored frame {report['query_frame']}: "
-          + ", ".join(f"frame {h['frame']} ({h['score']:.3f})" for h in report["search_results"]))
+        print(
+            f"  {mode:9s} {r['frames']} frames, {r['bytes_per_frame']} bytes/frame, {r['fps']:.1f} fps, "
+            f"latency p50 {r['latency_ms_p50']:.1f} ms, {r['acked']} messages acknowledged, {r['pending']} pending"
+        )
+    print(
+        f"  decoded frames ({len(report['decoded_frames'])}): {out.resolve() / 'server'}/"
+        f"{report['decoded_frames'][0] if report['decoded_frames'] else '-'} ..."
+    )
+    print(
+        f"  search: top-{len(report['search_results'])} for stored frame {report['query_frame']}: "
+        + ", ".join(f"frame {h['frame']} ({h['score']:.3f})" for h in report["search_results"])
+    )
     print(f"  report: {out.resolve() / 'report.json'}; server stopped (exit {report['server_exit']})")
     return 0 if report["server_exit"] == 0 and not report["compress"]["pending"] else 1
 

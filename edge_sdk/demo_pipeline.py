@@ -45,9 +45,20 @@ def run_pipeline(firmware: Path, work: Path, frames: int = 6, k: int = 3) -> dic
     server = ServerProcess(work / "server", work / "server-credentials.json", port=0, http_port=0).start()
     try:
         host, port = server.address
-        common = ["--source", str(SAMPLES), "--loop", "--frames", str(frames), "--server", f"{host}:{port}",
-                  "--credentials", str(work / "device-credentials.json"), "--spool", str(work / "spool"),
-                  "--no-progress"]
+        common = [
+            "--source",
+            str(SAMPLES),
+            "--loop",
+            "--frames",
+            str(frames),
+            "--server",
+            f"{host}:{port}",
+            "--credentials",
+            str(work / "device-credentials.json"),
+            "--spool",
+            str(work / "spool"),
+            "--no-progress",
+        ]
         compress = _camera(common + ["--mode", "compress", "--codec", "baseline"])
         retrieve = _camera(common + ["--mode", "retrieve", "--firmware", str(firmware)])
     finally:
@@ -70,5 +81,8 @@ def _query(data: Path, k: int) -> dict[str, Any]:
     if described:
         probe = described[0]
         hits = [h.to_json() for h in service.search_frame("demo-cam", int(probe["frame"]), k)]
-    return {"decoded_frames": decoded, "query_frame": described[0]["frame"] if described else None,
-            "search_results": hits}
+    return {
+        "decoded_frames": decoded,
+        "query_frame": described[0]["frame"] if described else None,
+        "search_results": hits,
+    }

@@ -57,4 +57,6 @@ def schema_module() -> Any:
 
         return schema_py_generated
     except Exception as exc:  # noqa: BLE001
-        raise BackendError(f"the .tflite schema needs ai-edge-litert and flatbuffers installed ({exc})") from exc
+        raise BackendError(
+            f"the .tflite schema needs ai-edge-litert and flatbuffers installed ({exc})"
+        ) from exc

@@ -106,9 +106,13 @@ def validate_network(net: Network) -> None:
     if len(net.input_shape) != 3 or min(net.input_shape) < 1:
         raise ProfileError(f"input shape must be (H, W, C) positive, found {net.input_shape}")
     if net.input_shape[2] not in p.input_channels:
-        raise ProfileError(f"profile {p.id!r} takes {p.input_channels} input channels, found {net.input_shape[2]}")
+        raise ProfileError(
+            f"profile {p.id!r} takes {p.input_channels} input channels, found {net.input_shape[2]}"
+        )
     if max(net.input_shape[:2]) > p.max_feature_size:
-        raise ProfileError(f"input {net.input_shape[:2]} exceeds the profile's max feature size {p.max_feature_size}")
+        raise ProfileError(
+            f"input {net.input_shape[:2]} exceeds the profile's max feature size {p.max_feature_size}"
+        )
     if net.n_chip > p.max_layers:
         raise ProfileError(f"{net.n_chip} chip layers exceed the profile's budget of {p.max_layers}")
     seen_host = False
@@ -127,7 +131,11 @@ def validate_network(net: Network) -> None:
             if s >= 0 and net.layers[s].output == "raw" and layer.on_chip:
                 _fail(layer, i, f"reads layer {s}'s raw accumulators; chip layers need activation codes")
         if tuple(net.producer_shape(layer.inputs[0])) != tuple(layer.in_shape):
-            _fail(layer, i, f"in_shape {layer.in_shape} != producer's output {net.producer_shape(layer.inputs[0])}")
+            _fail(
+                layer,
+                i,
+                f"in_shape {layer.in_shape} != producer's output {net.producer_shape(layer.inputs[0])}",
+            )
         _CHECKS[layer.op](net, i, layer)
 
 
@@ -193,7 +201,11 @@ def _check_conv(net: Network, i: int, layer: Layer) -> None:
 def _check_maxpool(net: Network, i: int, layer: Layer) -> None:
     h, w, c = layer.in_shape
     if (layer.kernel, layer.stride) != (2, 2) or layer.out_shape != (h // 2, w // 2, c) or h < 2 or w < 2:
-        _fail(layer, i, f"maxpool is 2x2/2 from {layer.in_shape} to {(h // 2, w // 2, c)}, found {layer.out_shape}")
+        _fail(
+            layer,
+            i,
+            f"maxpool is 2x2/2 from {layer.in_shape} to {(h // 2, w // 2, c)}, found {layer.out_shape}",
+        )
     if layer.output != "act" or layer.act_bits != net.input_bits(i):
         _fail(layer, i, "maxpool keeps its input's activation codes")
 
@@ -225,7 +237,11 @@ def _check_host(net: Network, i: int, layer: Layer) -> None:
 
 def _check_array(layer: Layer, i: int, name: str, arr: Any, shape: tuple, dtype: type) -> None:
     if not isinstance(arr, np.ndarray) or arr.dtype != dtype or arr.shape != tuple(shape):
-        found = "None" if arr is None else f"{getattr(arr, 'dtype', type(arr).__name__)} {getattr(arr, 'shape', '')}"
+        found = (
+            "None"
+            if arr is None
+            else f"{getattr(arr, 'dtype', type(arr).__name__)} {getattr(arr, 'shape', '')}"
+        )
         _fail(layer, i, f"{name} must be {np.dtype(dtype).name} {tuple(shape)}, found {found}")
 
 

@@ -100,7 +100,9 @@ def weight_bits(net: Network, layer: Layer, chn: int) -> int:
     p = net.profile
     per_out = (layer.in_shape[2] // layer.groups) * layer.kernel * layer.kernel
     codes = chn * per_out * layer.weight_bits
-    scalars = chn * (layer.in_shape[2] // layer.groups) * p.scalar_bits if p.weight_scale == "per_kernel" else 0
+    scalars = (
+        chn * (layer.in_shape[2] // layer.groups) * p.scalar_bits if p.weight_scale == "per_kernel" else 0
+    )
     return codes + scalars + chn * p.bias_bits
 
 
@@ -185,14 +187,20 @@ def check_schedule(net: Network, schedule: Schedule) -> list[str]:
         layer = net.layers[i]
         ho, co = layer.out_shape[0], layer.out_shape[2]
         if ls.layer != i or not 1 <= ls.band_rows <= ho or ls.group_channels not in _group_sizes(layer):
-            problems.append(f"layer {i}: band {ls.band_rows} / group {ls.group_channels} invalid for {layer.out_shape}")
+            problems.append(
+                f"layer {i}: band {ls.band_rows} / group {ls.group_channels} invalid for {layer.out_shape}"
+            )
             continue
         act = _peak_act(net, i, ls.band_rows, ls.group_channels)
         wts = weight_bits(net, layer, co if ls.weights_resident else ls.group_channels)
         if act > schedule.activation_sram_bits or act != ls.act_bits:
-            problems.append(f"layer {i}: tiles need {act} activation bits, recorded {ls.act_bits}, "
-                            f"limit {schedule.activation_sram_bits}")
+            problems.append(
+                f"layer {i}: tiles need {act} activation bits, recorded {ls.act_bits}, "
+                f"limit {schedule.activation_sram_bits}"
+            )
         if wts > schedule.weight_sram_bits or wts != ls.weight_bits:
-            problems.append(f"layer {i}: weights need {wts} bits, recorded {ls.weight_bits}, "
-                            f"limit {schedule.weight_sram_bits}")
+            problems.append(
+                f"layer {i}: weights need {wts} bits, recorded {ls.weight_bits}, "
+                f"limit {schedule.weight_sram_bits}"
+            )
     return problems

@@ -19,7 +19,7 @@ from edge_sdk.builder import NetworkBuilder
 from edge_sdk.firmware import write_firmware
 
 OUT = Path(__file__).resolve().parents[1] / "firmware_images"
-LABELS = ["class_%d" % i for i in range(10)]
+LABELS = [f"class_{i}" for i in range(10)]
 
 
 def sample_network(profile: str, size: int, seed: int):
@@ -53,7 +53,10 @@ def main(argv=None) -> int:
     parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
-    for profile, name, size in (("lightspeeur-2803", "sample_lightspeeur", 64), ("nqe-1mb", "sample_nqe", 32)):
+    for profile, name, size in (
+        ("lightspeeur-2803", "sample_lightspeeur", 64),
+        ("nqe-1mb", "sample_nqe", 32),
+    ):
         data = write_firmware(sample_network(profile, size, seed=2026))
         path = args.out / f"{name}.edgefw"
         path.write_bytes(data)

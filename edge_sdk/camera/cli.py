@@ -43,8 +43,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--descriptor", choices=["f16", "i8", "bin", "f32"], default="f16")
     p.add_argument("--thumbnail", type=int, default=48, help="thumbnail side sent with descriptors (0: none)")
     p.add_argument("--patch", type=int, default=32, help="patch side in compress mode")
-    p.add_argument("--codec", choices=["baseline", "raw"], default="baseline",
-                   help="compress mode: 'baseline' (edge_sdk.codec, bit-plane latents) or 'raw' pixels")
+    p.add_argument(
+        "--codec",
+        choices=["baseline", "raw"],
+        default="baseline",
+        help="compress mode: 'baseline' (edge_sdk.codec, bit-plane latents) or 'raw' pixels",
+    )
     p.add_argument(
         "--max-side", type=int, default=640, help="compress mode: downscale frames to this longer side"
     )

@@ -82,7 +82,9 @@ class BaselinePatchEncoder:
         from ..codec.server_plugin import baseline_codec_name
 
         if patch % factor:
-            raise InputError(f"baseline codec: patch {patch} must be a multiple of the downsampling factor {factor}")
+            raise InputError(
+                f"baseline codec: patch {patch} must be a multiple of the downsampling factor {factor}"
+            )
         enc = BaselineEncoder(factor, bits, patch)
         self._codec = PatchLatentCodec(f"ours-baseline[f={factor},b={bits}]", enc, FullFrameBilinear(enc))
         self.codec = baseline_codec_name(factor, bits)

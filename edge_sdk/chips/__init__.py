@@ -9,9 +9,10 @@ meaning of every field is in docs/datasheet.md.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from ..errors import ProfileError
 
@@ -91,7 +92,9 @@ class ChipProfile:
                 f"profile {self.id!r} has no {bits}-bit weight mode (has {sorted(self.weight_modes)})"
             ) from None
 
-    def with_sram(self, *, weight_bytes: int | None = None, activation_bytes: int | None = None) -> ChipProfile:
+    def with_sram(
+        self, *, weight_bytes: int | None = None, activation_bytes: int | None = None
+    ) -> ChipProfile:
         """A copy with other SRAM sizes (the sizes are configurable per chip variant)."""
         raw = json.loads(json.dumps(self.raw))
         if weight_bytes is not None:
@@ -110,7 +113,9 @@ def _need(d: Mapping[str, Any], key: str, kind: type, where: str) -> Any:
         raise ProfileError(f"profile {where}: missing field {key!r}")
     value = d[key]
     if kind is int and isinstance(value, bool) or not isinstance(value, kind):
-        raise ProfileError(f"profile {where}: field {key!r} must be {kind.__name__}, found {type(value).__name__}")
+        raise ProfileError(
+            f"profile {where}: field {key!r} must be {kind.__name__}, found {type(value).__name__}"
+        )
     return value
 
 
@@ -119,14 +124,20 @@ def _modes(d: Mapping[str, Any], where: str) -> dict[int, WeightMode]:
     for key, spec in _need(d, "weight_modes", dict, where).items():
         if not str(key).isdigit() or not 1 <= int(key) <= 8:
             raise ProfileError(f"profile {where}: weight mode key must be a bit width 1..8, found {key!r}")
-        mode = WeightMode(int(key), _need(spec, "decode", str, where), _need(spec, "min", int, where),
-                          _need(spec, "max", int, where))
+        mode = WeightMode(
+            int(key),
+            _need(spec, "decode", str, where),
+            _need(spec, "min", int, where),
+            _need(spec, "max", int, where),
+        )
         if mode.decode not in DECODES:
             raise ProfileError(f"profile {where}: decode must be one of {DECODES}, found {mode.decode!r}")
         lo = 0 if mode.decode == "binary" else -(1 << (mode.bits - 1))
         hi = 1 if mode.decode == "binary" else (1 << (mode.bits - 1)) - 1
         if mode.decode != "binary" and not (lo <= mode.min <= 0 <= mode.max <= hi):
-            raise ProfileError(f"profile {where}: {key}-bit code range {mode.min}..{mode.max} exceeds {lo}..{hi}")
+            raise ProfileError(
+                f"profile {where}: {key}-bit code range {mode.min}..{mode.max} exceeds {lo}..{hi}"
+            )
         modes[mode.bits] = mode
     return modes
 
@@ -182,17 +193,32 @@ def _check_ranges(p: ChipProfile, where: str) -> None:
     checks = [
         (p.rounding in ROUNDINGS, f"rounding must be one of {ROUNDINGS}, found {p.rounding!r}"),
         (p.input_conversion in INPUT_CONVERSIONS, f"input conversion must be one of {INPUT_CONVERSIONS}"),
-        (p.weight_scale in ("per_kernel", "per_layer"), f"weight_scale must be per_kernel|per_layer, found {p.weight_scale!r}"),
+        (
+            p.weight_scale in ("per_kernel", "per_layer"),
+            f"weight_scale must be per_kernel|per_layer, found {p.weight_scale!r}",
+        ),
         (p.groups in ("none", "depthwise", "any"), f"groups must be none|depthwise|any, found {p.groups!r}"),
-        (0 <= p.shift_min <= p.shift_max <= 24, f"shift_range must be [lo, hi] within 0..24, found {p.shift_min}..{p.shift_max}"),
+        (
+            0 <= p.shift_min <= p.shift_max <= 24,
+            f"shift_range must be [lo, hi] within 0..24, found {p.shift_min}..{p.shift_max}",
+        ),
         (1 <= p.activation_bits <= 8, f"activation_bits must be 1..8, found {p.activation_bits}"),
         (p.input_bits == 8, f"input bits must be 8, found {p.input_bits}"),
         (p.accumulator_bits == 32, f"accumulator_bits must be 32, found {p.accumulator_bits}"),
-        (2 <= p.bias_bits <= 32 and 2 <= p.multiplier_bits <= 16, "bias_bits must be 2..32, multiplier_bits 2..16"),
+        (
+            2 <= p.bias_bits <= 32 and 2 <= p.multiplier_bits <= 16,
+            "bias_bits must be 2..32, multiplier_bits 2..16",
+        ),
         (1 <= p.weight_int_max <= 32767, f"weight_int_max must be 1..32767, found {p.weight_int_max}"),
         (p.weight_sram_bytes > 0 and p.activation_sram_bytes > 0, "SRAM sizes must be positive"),
-        (set(p.kernels) <= {1, 3} and set(p.strides) <= {1, 2}, "kernels must be within {1,3}, strides within {1,2}"),
-        (set(p.ops) <= {"conv", "maxpool", "add"}, f"unknown chip ops {sorted(set(p.ops) - {'conv', 'maxpool', 'add'})}"),
+        (
+            set(p.kernels) <= {1, 3} and set(p.strides) <= {1, 2},
+            "kernels must be within {1,3}, strides within {1,2}",
+        ),
+        (
+            set(p.ops) <= {"conv", "maxpool", "add"},
+            f"unknown chip ops {sorted(set(p.ops) - {'conv', 'maxpool', 'add'})}",
+        ),
         (p.weight_scale == "per_layer" or p.scalar_bits >= 2, "per_kernel scaling needs scalar_bits >= 2"),
     ]
     for ok, message in checks:
@@ -200,7 +226,9 @@ def _check_ranges(p: ChipProfile, where: str) -> None:
             raise ProfileError(f"profile {where}: {message}")
     for mode in p.weight_modes.values():
         if p.weight_scale == "per_layer" and mode.max_level > p.weight_int_max:
-            raise ProfileError(f"profile {where}: {mode.bits}-bit levels exceed weight_int_max {p.weight_int_max}")
+            raise ProfileError(
+                f"profile {where}: {mode.bits}-bit levels exceed weight_int_max {p.weight_int_max}"
+            )
 
 
 def list_profiles() -> list[str]:
@@ -216,7 +244,9 @@ def load_profile(name_or_path: str | Path | ChipProfile) -> ChipProfile:
     if not path.suffix == ".json":
         path = PROFILE_DIR / f"{name_or_path}.json"
         if not path.is_file():
-            raise ProfileError(f"unknown chip profile {str(name_or_path)!r}; shipped profiles: {list_profiles()}")
+            raise ProfileError(
+                f"unknown chip profile {str(name_or_path)!r}; shipped profiles: {list_profiles()}"
+            )
     try:
         data = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as exc:
@@ -232,5 +262,12 @@ def profile_from_json(text: str) -> ChipProfile:
     return profile_from_dict(data)
 
 
-__all__ = ["ChipProfile", "WeightMode", "list_profiles", "load_profile", "profile_from_dict", "profile_from_json",
-           "replace"]
+__all__ = [
+    "ChipProfile",
+    "WeightMode",
+    "list_profiles",
+    "load_profile",
+    "profile_from_dict",
+    "profile_from_json",
+    "replace",
+]

@@ -13,7 +13,9 @@ METHODS = ("teacher-whole", "teacher-rnip", "chip-whole", "chip-nip", "chip-rnip
 
 
 def _data_root() -> Path:
-    return Path(os.environ.get("EDGE_SDK_DATA", Path(__file__).resolve().parents[2].parent / "shared" / "data"))
+    return Path(
+        os.environ.get("EDGE_SDK_DATA", Path(__file__).resolve().parents[2].parent / "shared" / "data")
+    )
 
 
 def _methods(args: argparse.Namespace) -> dict:
@@ -27,7 +29,9 @@ def _methods(args: argparse.Namespace) -> dict:
         raise SystemExit(f"unknown methods {unknown}; choose from {METHODS}")
     out = {}
     if any(m.startswith("teacher") for m in wanted):
-        teacher = TFLiteExtractor(str(args.teacher or _data_root() / DEFAULT_TEACHER), tensor=args.teacher_tensor)
+        teacher = TFLiteExtractor(
+            str(args.teacher or _data_root() / DEFAULT_TEACHER), tensor=args.teacher_tensor
+        )
         for m in wanted:
             if m.startswith("teacher"):
                 out[m] = Describer(m, teacher, m.split("-")[1], cfg)
@@ -62,7 +66,9 @@ def register_cli(subparsers) -> None:
     p.add_argument("--firmware", help="descriptor firmware image for the chip methods")
     p.add_argument("--layer", help="chip layer whose output is the feature map (default: last chip layer)")
     p.add_argument("--teacher", help=f"float teacher .tflite (default: $EDGE_SDK_DATA/{DEFAULT_TEACHER})")
-    p.add_argument("--teacher-tensor", default=DEFAULT_TEACHER_TENSOR, help="teacher feature-map tensor (substring)")
+    p.add_argument(
+        "--teacher-tensor", default=DEFAULT_TEACHER_TENSOR, help="teacher feature-map tensor (substring)"
+    )
     p.add_argument("--scales", type=float, nargs="+", default=[1.0, 0.5])
     p.add_argument("--overlap", type=float, default=0.4)
     p.add_argument("--rotations", type=int, nargs="+", default=[0])

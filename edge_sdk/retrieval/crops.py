@@ -63,7 +63,9 @@ def crop_grid(height: int, width: int, scales=(1.0, 0.5), overlap: float = 0.4) 
     for s in scales:
         side = max(MIN_SIDE, int(round(s * min(height, width))))
         step = max(1.0, side * (1.0 - overlap))
-        crops += [Crop(s, y, x, side) for y in _positions(height, side, step) for x in _positions(width, side, step)]
+        crops += [
+            Crop(s, y, x, side) for y in _positions(height, side, step) for x in _positions(width, side, step)
+        ]
     return crops
 
 
@@ -79,5 +81,5 @@ def resize(img: np.ndarray, h: int, w: int) -> np.ndarray:
 
 
 def cut(frame: np.ndarray, crop: Crop, h: int, w: int, rotation: int = 0) -> np.ndarray:
-    patch = resize(frame[crop.y: crop.y + crop.side, crop.x: crop.x + crop.side], h, w)
+    patch = resize(frame[crop.y : crop.y + crop.side, crop.x : crop.x + crop.side], h, w)
     return np.ascontiguousarray(np.rot90(patch, k=rotation // 90)) if rotation else patch

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import time
-from typing import Callable, Optional, Sequence
+from collections.abc import Sequence
+from typing import Callable, Optional
 
 import numpy as np
 
@@ -14,13 +15,17 @@ from .metrics import evaluate, similarity
 Method = Callable[[np.ndarray], np.ndarray]
 
 
-def describe_all(evalset: EvalSet, method: Method, progress: bool = True, label: str = "") -> tuple[np.ndarray, float]:
+def describe_all(
+    evalset: EvalSet, method: Method, progress: bool = True, label: str = ""
+) -> tuple[np.ndarray, float]:
     """Descriptors of every image of the set, and the median seconds per image."""
     try:
         from tqdm import tqdm
     except ImportError:  # progress bars are a nicety
+
         def tqdm(it, **_):
             return it
+
     descs, times = [], []
     for i in tqdm(range(len(evalset.files)), desc=label or "describe", disable=not progress, leave=False):
         img = evalset.load(i)
@@ -30,8 +35,9 @@ def describe_all(evalset: EvalSet, method: Method, progress: bool = True, label:
     return np.stack(descs).astype(np.float32), float(np.median(times))
 
 
-def score(evalset: EvalSet, descs: np.ndarray, encodings: Sequence[str] = ("float", "float16", "int8", "binary")
-          ) -> dict[str, dict]:
+def score(
+    evalset: EvalSet, descs: np.ndarray, encodings: Sequence[str] = ("float", "float16", "int8", "binary")
+) -> dict[str, dict]:
     """Metrics of one descriptor matrix under each wire encoding (decoded as the server would)."""
     q_idx, db_idx = evalset.query_idx, evalset.db_idx
     position = {int(d): n for n, d in enumerate(db_idx)}
@@ -55,21 +61,36 @@ def run_eval(evalset: EvalSet, methods: dict[str, Method], progress: bool = True
     results = {}
     for name, method in methods.items():
         descs, seconds = describe_all(evalset, method, progress, name)
-        results[name] = {"dim": int(descs.shape[1]), "seconds_per_image": seconds, "encodings": score(evalset, descs)}
+        results[name] = {
+            "dim": int(descs.shape[1]),
+            "seconds_per_image": seconds,
+            "encodings": score(evalset, descs),
+        }
     return results
 
 
 def format_table(results: dict[str, dict]) -> str:
-    lines = [f"{'method':22s} {'enc':8s} {'bytes':>6s} {'mAP':>7s} {'mP@1':>7s} {'mP@4':>7s} {'N-S':>6s} {'s/img':>7s}"]
+    lines = [
+        f"{'method':22s} {'enc':8s} {'bytes':>6s} {'mAP':>7s} {'mP@1':>7s} {'mP@4':>7s} {'N-S':>6s} {'s/img':>7s}"
+    ]
     for name, r in results.items():
         for enc, m in r["encodings"].items():
-            lines.append(f"{name:22s} {enc:8s} {m['bytes']:6d} {m['mAP']:7.4f} {m['mP@1']:7.4f} {m['mP@4']:7.4f} "
-                         f"{m['N-S']:6.3f} {r['seconds_per_image']:7.3f}")
+            lines.append(
+                f"{name:22s} {enc:8s} {m['bytes']:6d} {m['mAP']:7.4f} {m['mP@1']:7.4f} {m['mP@4']:7.4f} "
+                f"{m['N-S']:6.3f} {r['seconds_per_image']:7.3f}"
+            )
     return "\n".join(lines)
 
 
-def save_topk_png(evalset: EvalSet, descs: np.ndarray, path: str, k: int = 4, n_queries: int = 6,
-                  thumb: int = 96, seed: Optional[int] = 0) -> None:
+def save_topk_png(
+    evalset: EvalSet,
+    descs: np.ndarray,
+    path: str,
+    k: int = 4,
+    n_queries: int = 6,
+    thumb: int = 96,
+    seed: Optional[int] = 0,
+) -> None:
     """A PNG grid: each row a query (left) and its top-k results (green border = correct)."""
     from PIL import Image, ImageOps
 

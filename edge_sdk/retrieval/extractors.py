@@ -55,11 +55,15 @@ class TFLiteExtractor:
     def __init__(self, model_path: str, *, tensor: Optional[str] = None, num_threads: int = 1) -> None:
         from ..litert import make_interpreter
 
-        self.interp = make_interpreter(model_path, num_threads=num_threads, preserve_all_tensors=tensor is not None)
+        self.interp = make_interpreter(
+            model_path, num_threads=num_threads, preserve_all_tensors=tensor is not None
+        )
         inp = self.interp.get_input_details()[0]
         self._in = inp
         self.input_shape = tuple(int(v) for v in inp["shape"][1:])
-        self._out = _find_tensor(self.interp, tensor, model_path) if tensor else self.interp.get_output_details()[0]
+        self._out = (
+            _find_tensor(self.interp, tensor, model_path) if tensor else self.interp.get_output_details()[0]
+        )
 
     def _one(self, img: np.ndarray) -> np.ndarray:
         x = img[None]
@@ -83,5 +87,7 @@ def _find_tensor(interp: Any, tensor: str, model_path: str) -> dict:
     exact = [d for d in details if d["name"] == tensor]
     matches = exact or [d for d in details if tensor in d["name"]]
     if len(matches) != 1:
-        raise InputError(f"tensor {tensor!r} matches {len(matches)} tensors in {model_path} (need exactly one)")
+        raise InputError(
+            f"tensor {tensor!r} matches {len(matches)} tensors in {model_path} (need exactly one)"
+        )
     return matches[0]

@@ -26,8 +26,9 @@ def average_precision(relevant: np.ndarray) -> float:
     return float(np.mean(np.arange(1, hits.size + 1) / (hits + 1)))
 
 
-def evaluate(sim: np.ndarray, q_groups: np.ndarray, db_groups: np.ndarray, self_index: np.ndarray,
-             ks=(1, 4, 10)) -> dict[str, float]:
+def evaluate(
+    sim: np.ndarray, q_groups: np.ndarray, db_groups: np.ndarray, self_index: np.ndarray, ks=(1, 4, 10)
+) -> dict[str, float]:
     """mAP, mP@k and N-S for a similarity matrix; ``self_index[i]`` = db index of query i or -1."""
     aps, precisions, ns = [], {k: [] for k in ks}, []
     # stable tie-break by index, so equal scores never favour the right answer

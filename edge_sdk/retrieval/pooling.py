@@ -53,8 +53,14 @@ def window_pool_max(fmap: np.ndarray, k: int, moment: str = "sqrt") -> np.ndarra
     return pooled.reshape(-1, pooled.shape[-1]).max(axis=0)
 
 
-def nip_from_maps(maps_per_rotation: list[np.ndarray], windows=(3, 5, 7), *, window_moment: str = "sqrt",
-                  scale_moment: str = "mean", rotation_moment: str = "max") -> np.ndarray:
+def nip_from_maps(
+    maps_per_rotation: list[np.ndarray],
+    windows=(3, 5, 7),
+    *,
+    window_moment: str = "sqrt",
+    scale_moment: str = "mean",
+    rotation_moment: str = "max",
+) -> np.ndarray:
     """Nested invariance pooling of one feature map per rotation -> L2-normalized descriptor."""
     per_rot = []
     for fmap in maps_per_rotation:

@@ -63,8 +63,11 @@ class Whitening:
         return l2_normalize((np.asarray(v, np.float32) - self.mean) @ self.proj.T)
 
     def to_metadata(self) -> dict:
-        return {"pca_mean": self.mean.astype("<f4").tobytes(), "pca_proj": self.proj.astype("<f4").tobytes(),
-                "pca_shape": list(self.proj.shape)}
+        return {
+            "pca_mean": self.mean.astype("<f4").tobytes(),
+            "pca_proj": self.proj.astype("<f4").tobytes(),
+            "pca_shape": list(self.proj.shape),
+        }
 
     @classmethod
     def from_metadata(cls, meta: dict) -> Whitening:
@@ -78,12 +81,16 @@ class Whitening:
 
 
 def _run_batched(extractor: FeatureExtractor, crops: list[np.ndarray], batch: int) -> np.ndarray:
-    out = [extractor.features(np.stack(crops[i: i + batch])) for i in range(0, len(crops), batch)]
+    out = [extractor.features(np.stack(crops[i : i + batch])) for i in range(0, len(crops), batch)]
     return np.concatenate(out)
 
 
-def rnip(frame: np.ndarray, extractor: FeatureExtractor, config: RNIPConfig = RNIPConfig(),
-         whitening: Optional[Whitening] = None) -> np.ndarray:
+def rnip(
+    frame: np.ndarray,
+    extractor: FeatureExtractor,
+    config: RNIPConfig = RNIPConfig(),
+    whitening: Optional[Whitening] = None,
+) -> np.ndarray:
     """The RNIP descriptor (float32, unit L2 norm) of one uint8 frame of any size."""
     h_in, w_in, c_in = extractor.input_shape
     if len(config.rotations) > 1 and h_in != w_in:
@@ -101,8 +108,13 @@ def rnip(frame: np.ndarray, extractor: FeatureExtractor, config: RNIPConfig = RN
     return whitening.apply(desc) if whitening is not None else desc
 
 
-def nip(frame: np.ndarray, extractor: FeatureExtractor, windows=(3, 5, 7), rotations=(0,),
-        whitening: Optional[Whitening] = None) -> np.ndarray:
+def nip(
+    frame: np.ndarray,
+    extractor: FeatureExtractor,
+    windows=(3, 5, 7),
+    rotations=(0,),
+    whitening: Optional[Whitening] = None,
+) -> np.ndarray:
     """Plain NIP on the feature map of the whole frame downscaled to the chip input (baseline)."""
     h_in, w_in, c_in = extractor.input_shape
     img = resize(check_frame(frame, c_in), h_in, w_in)
@@ -111,8 +123,12 @@ def nip(frame: np.ndarray, extractor: FeatureExtractor, windows=(3, 5, 7), rotat
     return whitening.apply(desc) if whitening is not None else desc
 
 
-def whole_image(frame: np.ndarray, extractor: FeatureExtractor, moment: str = "sqrt",
-                whitening: Optional[Whitening] = None) -> np.ndarray:
+def whole_image(
+    frame: np.ndarray,
+    extractor: FeatureExtractor,
+    moment: str = "sqrt",
+    whitening: Optional[Whitening] = None,
+) -> np.ndarray:
     """The whole frame downscaled to the chip input, one global pooling (the naive baseline)."""
     h_in, w_in, c_in = extractor.input_shape
     img = resize(check_frame(frame, c_in), h_in, w_in)

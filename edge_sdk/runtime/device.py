@@ -74,13 +74,16 @@ class Device:
             image = load_firmware(image)
         net = image if isinstance(image, Network) else getattr(image, "network", None)
         if not isinstance(net, Network):
-            raise InputError(f"Device.load expects a FirmwareImage, Network, bytes or path, found {type(image).__name__}")
+            raise InputError(
+                f"Device.load expects a FirmwareImage, Network, bytes or path, found {type(image).__name__}"
+            )
         if net.schedule is None:
             net.schedule = compute_schedule(net)
         self.image, self.network = image, net
         self.backend.load(net)
         self._tiles = {
-            ls.layer: layer_tiles(net, ls.layer, ls.band_rows, ls.group_channels) for ls in net.schedule.layers
+            ls.layer: layer_tiles(net, ls.layer, ls.band_rows, ls.group_channels)
+            for ls in net.schedule.layers
         }
         return self
 
@@ -96,10 +99,14 @@ class Device:
     def _check_frame(self, frame: Any) -> np.ndarray:
         want = self.input_shape
         if not isinstance(frame, np.ndarray):
-            raise InputError(f"frame must be a numpy uint8 array of shape {want} or (N, *{want}), "
-                             f"found {type(frame).__name__}")
+            raise InputError(
+                f"frame must be a numpy uint8 array of shape {want} or (N, *{want}), "
+                f"found {type(frame).__name__}"
+            )
         if frame.dtype != np.uint8:
-            raise InputError(f"frame dtype must be uint8, found {frame.dtype} (convert and scale to 0..255 first)")
+            raise InputError(
+                f"frame dtype must be uint8, found {frame.dtype} (convert and scale to 0..255 first)"
+            )
         if frame.shape[-3:] != want or frame.ndim not in (3, 4):
             raise InputError(f"frame shape must be {want} (HWC) or (N, *{want}) (NHWC), found {frame.shape}")
         return frame
@@ -111,7 +118,9 @@ class Device:
             return self._run_one(frame, taps)
         results = [self._run_one(f, taps) for f in frame]
         stacked_taps = {k: np.stack([r.taps[k] for r in results]) for k in results[0].taps} if taps else {}
-        return RunResult(np.stack([r.codes for r in results]), np.stack([r.output for r in results]), stacked_taps)
+        return RunResult(
+            np.stack([r.codes for r in results]), np.stack([r.output for r in results]), stacked_taps
+        )
 
     def _run_one(self, frame: np.ndarray, taps: bool) -> RunResult:
         net = self._net()
@@ -138,9 +147,9 @@ class Device:
         out = np.empty(layer.out_shape, dtype=dtype)
         for t in self._tiles[index]:
             for slot, src in enumerate(srcs):
-                be.write_tile(slot, src[t.in_row0: t.in_row0 + t.in_rows, :, t.in_ch0: t.in_ch0 + t.in_chn])
+                be.write_tile(slot, src[t.in_row0 : t.in_row0 + t.in_rows, :, t.in_ch0 : t.in_ch0 + t.in_chn])
             be.run(index, t)
-            out[t.out_row0: t.out_row0 + t.out_rows, :, t.ch0: t.ch0 + t.chn] = be.read_tile()
+            out[t.out_row0 : t.out_row0 + t.out_rows, :, t.ch0 : t.ch0 + t.chn] = be.read_tile()
         return out
 
     def describe(self) -> dict[str, Any]:
@@ -148,14 +157,26 @@ class Device:
         net = self._net()
         layers = []
         for i, layer in enumerate(net.layers):
-            entry = {"index": i, "name": layer.name, "op": layer.op, "target": "chip" if layer.on_chip else "host",
-                     "in_shape": list(layer.in_shape), "out_shape": list(layer.out_shape),
-                     "weight_bits": layer.weight_bits, "act_bits": layer.act_bits}
+            entry = {
+                "index": i,
+                "name": layer.name,
+                "op": layer.op,
+                "target": "chip" if layer.on_chip else "host",
+                "in_shape": list(layer.in_shape),
+                "out_shape": list(layer.out_shape),
+                "weight_bits": layer.weight_bits,
+                "act_bits": layer.act_bits,
+            }
             if layer.on_chip:
                 ls = net.schedule.for_layer(i)
                 entry["tiles"] = len(self._tiles[i])
                 entry["activation_sram_bits"] = ls.act_bits
                 entry["weight_sram_bits"] = ls.weight_bits
             layers.append(entry)
-        return {"backend": self.backend.name, "profile": net.profile.id, "input_shape": list(net.input_shape),
-                "metadata": dict(net.metadata), "layers": layers}
+        return {
+            "backend": self.backend.name,
+            "profile": net.profile.id,
+            "input_shape": list(net.input_shape),
+            "metadata": dict(net.metadata),
+            "layers": layers,
+        }

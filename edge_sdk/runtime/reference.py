@@ -19,8 +19,9 @@ from .backend import Backend
 from .host import dequantize, run_host_layer
 
 
-def conv_acc(x: np.ndarray, w: np.ndarray, bias: np.ndarray, stride: int,
-             pad: tuple[int, int, int, int], groups: int) -> np.ndarray:
+def conv_acc(
+    x: np.ndarray, w: np.ndarray, bias: np.ndarray, stride: int, pad: tuple[int, int, int, int], groups: int
+) -> np.ndarray:
     """acc[y, x, o] = bias[o] + sum over (i, ky, kx) of xpad[y*s+ky, x*s+kx, i] * w[o, i, ky, kx].
 
     x: (H, W, C) codes; w: (O, C/groups, k, k) integer weights; zero padding
@@ -55,8 +56,9 @@ def layer_weights(net: Network, layer: Layer) -> np.ndarray:
     return integer_weights(layer.codes, layer.scalars, net.profile.mode(layer.weight_bits))
 
 
-def chip_layer(net: Network, index: int, a: np.ndarray, b: np.ndarray | None = None,
-               weights: np.ndarray | None = None) -> np.ndarray:
+def chip_layer(
+    net: Network, index: int, a: np.ndarray, b: np.ndarray | None = None, weights: np.ndarray | None = None
+) -> np.ndarray:
     """Run one chip layer untiled on its input code map(s)."""
     layer = net.layers[index]
     if layer.op == "maxpool":
@@ -81,8 +83,11 @@ def run_reference(net: Network, frame: np.ndarray) -> list[np.ndarray]:
         if layer.on_chip:
             outs.append(chip_layer(net, i, *srcs))
         else:
-            src = srcs[0] if layer.inputs[0] < 0 or not net.layers[layer.inputs[0]].on_chip else dequantize(
-                srcs[0], net.layers[layer.inputs[0]])
+            src = (
+                srcs[0]
+                if layer.inputs[0] < 0 or not net.layers[layer.inputs[0]].on_chip
+                else dequantize(srcs[0], net.layers[layer.inputs[0]])
+            )
             outs.append(run_host_layer(layer, src))
     return outs
 
@@ -94,8 +99,9 @@ class ReferenceBackend(Backend):
 
     def load(self, network: Network) -> None:
         self.network = network
-        self._weights = {i: layer_weights(network, layer) for i, layer in enumerate(network.layers)
-                         if layer.op == "conv"}
+        self._weights = {
+            i: layer_weights(network, layer) for i, layer in enumerate(network.layers) if layer.op == "conv"
+        }
         self._resident = {ls.layer: ls.weights_resident for ls in network.schedule.layers}
         self._slots = {}
         self._out = None
@@ -111,11 +117,15 @@ class ReferenceBackend(Backend):
         layer = net.layers[layer_index]
         a = self._slots[0]
         if layer.op == "conv":
-            self._out = requantize(self._conv_tile(layer_index, tile, a), layer.shift, net.profile, layer.output)
+            self._out = requantize(
+                self._conv_tile(layer_index, tile, a), layer.shift, net.profile, layer.output
+            )
         elif layer.op == "maxpool":
             self._out = maxpool_codes(a)
         else:
-            self._out = requantize(add_acc(a, self._slots[1], layer.mults), layer.shift, net.profile, layer.output)
+            self._out = requantize(
+                add_acc(a, self._slots[1], layer.mults), layer.shift, net.profile, layer.output
+            )
         self._slots = {}
 
     def _conv_tile(self, index: int, tile: Tile, band: np.ndarray) -> np.ndarray:
@@ -129,7 +139,7 @@ class ReferenceBackend(Backend):
             lo, groups = tile.ch0 // go * go, tile.in_chn // gi
         hi = lo + (tile.chn if layer.groups == 1 else groups * go)
         acc = conv_acc(band, self._weights[index][lo:hi], layer.bias[lo:hi], layer.stride, pad, groups)
-        return acc[:, :, tile.ch0 - lo: tile.ch0 - lo + tile.chn]
+        return acc[:, :, tile.ch0 - lo : tile.ch0 - lo + tile.chn]
 
     def read_tile(self) -> np.ndarray:
         out, self._out = self._out, None

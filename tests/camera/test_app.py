@@ -221,7 +221,7 @@ def test_camera_cli_compress_and_retrieve_then_query(served, capsys):
         str(tmp / "spool"),
         "--no-progress",
     ]
-    assert cli(["camera", "--mode", "compress", *common]) == 0
+    assert cli(["camera", "--mode", "compress", "--codec", "raw", *common]) == 0
     assert cli(["camera", "--mode", "retrieve", "--report", str(tmp / "report.json"), *common]) == 0
     report = json.loads((tmp / "report.json").read_text())
     assert (

@@ -10,8 +10,13 @@ REPO = Path(__file__).resolve().parents[2]
 
 def test_demo_runs_end_to_end(tmp_path):
     out = tmp_path / "demo"
-    proc = subprocess.run([sys.executable, "-m", "edge_sdk.demo", "--out", str(out)], cwd=REPO,
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-m", "edge_sdk.demo", "--out", str(out)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert "bit-exact vs reference: yes" in proc.stdout
     report = json.loads((out / "report.json").read_text())

@@ -47,7 +47,9 @@ def test_input_error_is_also_a_value_error(dev):
 def test_run_single_and_batch_agree(dev):
     frames = np.random.default_rng(0).integers(0, 256, (3, 12, 10, 3), dtype=np.uint8)
     batch = dev.run(frames)
-    assert batch.output.shape == (3, 3) and batch.codes.shape == (3, 6, 5, 4) and batch.codes.dtype == np.int32
+    assert (
+        batch.output.shape == (3, 3) and batch.codes.shape == (3, 6, 5, 4) and batch.codes.dtype == np.int32
+    )
     for i in range(3):
         single = dev.run(frames[i])
         assert np.array_equal(single.codes, batch.codes[i])

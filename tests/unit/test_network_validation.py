@@ -26,7 +26,10 @@ def test_valid_network_passes():
         (lambda n: setattr(n.layers[0], "codes", n.layers[0].codes.astype(np.int16)), "codes must be int8"),
         (lambda n: n.layers[0].scalars.__setitem__((0, 0), 2048), "scalars must be 0..2047"),
         (lambda n: n.layers[0].scalars.__setitem__((0, 0), -1), "scalars must be 0..2047"),
-        (lambda n: setattr(n.layers[0], "bias", np.full(8, 2**20, np.int32)), "needs more than the profile's 20 bits"),
+        (
+            lambda n: setattr(n.layers[0], "bias", np.full(8, 2**20, np.int32)),
+            "needs more than the profile's 20 bits",
+        ),
         (lambda n: setattr(n.layers[0], "out_shape", (15, 16, 8)), "inconsistent with the conv"),
         (lambda n: setattr(n.layers[0], "pad", (2, 1, 1, 1)), "padding"),
         (lambda n: setattr(n.layers[0], "groups", 3), "groups 3"),

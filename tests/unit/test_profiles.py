@@ -12,7 +12,11 @@ def test_shipped_profiles():
     assert {"lightspeeur-2803", "nqe-1mb"} <= set(list_profiles())
     ls, nqe = load_profile("lightspeeur-2803"), load_profile("nqe-1mb")
     assert sorted(ls.weight_modes) == [1, 2, 3, 5] and ls.activation_bits == 5 and ls.act_max == 31
-    assert sorted(nqe.weight_modes) == [1, 2, 3] and nqe.activation_bits == 2 and nqe.weight_sram_bytes * 8 == 2**20
+    assert (
+        sorted(nqe.weight_modes) == [1, 2, 3]
+        and nqe.activation_bits == 2
+        and nqe.weight_sram_bytes * 8 == 2**20
+    )
     assert (ls.shift_min, ls.shift_max) == (0, 12) and ls.max_layers == 72
     assert ls.rounding == "half_away_from_zero" and nqe.rounding == "floor"
 

@@ -4,7 +4,7 @@ import warnings
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from edge_sdk.arith import integer_weights
@@ -37,8 +37,14 @@ def naive_conv(x, w, bias, stride, pad, groups):
 
 
 @settings(max_examples=40, deadline=None)
-@given(st.integers(1, 7), st.integers(1, 7), st.sampled_from([1, 2, 4]), st.sampled_from([1, 3]),
-       st.sampled_from([1, 2]), st.data())
+@given(
+    st.integers(1, 7),
+    st.integers(1, 7),
+    st.sampled_from([1, 2, 4]),
+    st.sampled_from([1, 3]),
+    st.sampled_from([1, 2]),
+    st.data(),
+)
 def test_conv_matches_loop_definition(h, w, c, k, stride, data):
     groups = data.draw(st.sampled_from([g for g in (1, 2, c) if c % g == 0]))
     o = groups * data.draw(st.integers(1, 2))
@@ -49,7 +55,9 @@ def test_conv_matches_loop_definition(h, w, c, k, stride, data):
     x = rng.integers(0, 32, (h, w, c))
     wt = rng.integers(-2047, 2048, (o, c // groups, k, k))
     bias = rng.integers(-(2**19), 2**19, o)
-    assert np.array_equal(conv_acc(x, wt, bias, stride, pad, groups), naive_conv(x, wt, bias, stride, pad, groups))
+    assert np.array_equal(
+        conv_acc(x, wt, bias, stride, pad, groups), naive_conv(x, wt, bias, stride, pad, groups)
+    )
 
 
 def test_maxpool_drops_odd_edge():
@@ -97,8 +105,10 @@ def test_integer_weights_used_by_reference_are_level_times_scalar():
     layer = net.layers[0]
     w = integer_weights(layer.codes, layer.scalars, net.profile.mode(layer.weight_bits))
     assert np.abs(w).max() <= net.profile.weight_int_max
-    assert np.array_equal(w[2, 1], layer.codes[2, 1].astype(int) * int(layer.scalars[2, 1]) if layer.weight_bits != 3
-                          else w[2, 1])
+    assert np.array_equal(
+        w[2, 1],
+        layer.codes[2, 1].astype(int) * int(layer.scalars[2, 1]) if layer.weight_bits != 3 else w[2, 1],
+    )
 
 
 def test_reference_backend_handles_tiles_across_conv_groups():
@@ -114,7 +124,9 @@ def test_reference_backend_handles_tiles_across_conv_groups():
     be = ReferenceBackend()
     be.load(net)
     tile = make_tile(net, net.layers[1], 2, 5, 2, 4)  # output channels 2..5 straddle both groups
-    be.write_tile(0, first[tile.in_row0: tile.in_row0 + tile.in_rows, :, tile.in_ch0: tile.in_ch0 + tile.in_chn])
+    be.write_tile(
+        0, first[tile.in_row0 : tile.in_row0 + tile.in_rows, :, tile.in_ch0 : tile.in_ch0 + tile.in_chn]
+    )
     be.run(1, tile)
     assert np.array_equal(be.read_tile(), want[2:7, :, 2:6])
 

@@ -13,15 +13,21 @@ from edge_sdk.retrieval.pooling import pool, window_pool_max
 
 
 @settings(max_examples=80, deadline=None)
-@given(st.integers(16, 3000), st.integers(16, 3000), st.lists(st.sampled_from([1.0, 0.7, 0.5, 0.25]), min_size=1,
-       max_size=3, unique=True), st.floats(0.0, 0.9))
+@given(
+    st.integers(16, 3000),
+    st.integers(16, 3000),
+    st.lists(st.sampled_from([1.0, 0.7, 0.5, 0.25]), min_size=1, max_size=3, unique=True),
+    st.floats(0.0, 0.9),
+)
 def test_crop_grid_covers_every_pixel_with_overlap(h, w, scales, overlap):
     crops = crop_grid(h, w, tuple(scales), overlap)
     for s in scales:
         cs = [c for c in crops if c.scale == s]
         side = cs[0].side
-        assert all(0 <= c.y and c.y + c.side <= max(h, side) and 0 <= c.x and c.x + c.side <= max(w, side)
-                   for c in cs)
+        assert all(
+            0 <= c.y and c.y + c.side <= max(h, side) and 0 <= c.x and c.x + c.side <= max(w, side)
+            for c in cs
+        )
         ys, xs = sorted({c.y for c in cs}), sorted({c.x for c in cs})
         for pos, extent in ((ys, h), (xs, w)):
             assert pos[0] == 0 and (pos[-1] + side >= extent)
@@ -48,12 +54,15 @@ def test_rnip_on_any_frame_size_and_grey():
     assert np.allclose(rnip(grey, FakeExtractor()), rnip(np.repeat(grey[:, :, None], 3, 2), FakeExtractor()))
 
 
-@pytest.mark.parametrize("frame, match", [
-    (np.zeros((8, 100, 3), np.uint8), "smaller than the minimum"),
-    (np.zeros((64, 64, 3), np.float32), "dtype must be uint8"),
-    (np.zeros((64, 64, 2), np.uint8), r"found \(64, 64, 2\)"),
-    ("image.png", "numpy uint8 array"),
-])
+@pytest.mark.parametrize(
+    "frame, match",
+    [
+        (np.zeros((8, 100, 3), np.uint8), "smaller than the minimum"),
+        (np.zeros((64, 64, 3), np.float32), "dtype must be uint8"),
+        (np.zeros((64, 64, 2), np.uint8), r"found \(64, 64, 2\)"),
+        ("image.png", "numpy uint8 array"),
+    ],
+)
 def test_bad_frames(frame, match):
     with pytest.raises(InputError, match=match):
         rnip(frame, FakeExtractor())
@@ -62,8 +71,9 @@ def test_bad_frames(frame, match):
 def test_rnip_is_invariant_to_rotation_when_asked():
     img = np.random.default_rng(1).integers(0, 256, (96, 96, 3), dtype=np.uint8)
     cfg = RNIPConfig(scales=(1.0,), rotations=(0, 90, 180, 270))
-    np.testing.assert_allclose(rnip(img, FakeExtractor(), cfg), rnip(np.rot90(img).copy(), FakeExtractor(), cfg),
-                               atol=1e-3)  # bilinear resampling is equivariant up to rounding
+    np.testing.assert_allclose(
+        rnip(img, FakeExtractor(), cfg), rnip(np.rot90(img).copy(), FakeExtractor(), cfg), atol=1e-3
+    )  # bilinear resampling is equivariant up to rounding
     assert nip(img, FakeExtractor()).shape == whole_image(img, FakeExtractor()).shape == (6,)
 
 

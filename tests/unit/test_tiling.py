@@ -17,12 +17,17 @@ def small_networks(draw):
     h = draw(st.integers(3, 20))
     w = draw(st.integers(3, 20))
     act_kib = draw(st.sampled_from([1, 2, 4, 64]))
-    profile = load_profile(prof_id).with_sram(activation_bytes=act_kib * 1024, weight_bytes=draw(
-        st.sampled_from([256, 2048, 131072])))
+    profile = load_profile(prof_id).with_sram(
+        activation_bytes=act_kib * 1024, weight_bytes=draw(st.sampled_from([256, 2048, 131072]))
+    )
     b = NetworkBuilder(profile, (h, w, 3), seed=draw(st.integers(0, 2**16)))
     c = draw(st.sampled_from([4, 8, 16]))
-    x = b.conv(c, kernel=draw(st.sampled_from([1, 3])), stride=draw(st.sampled_from([1, 2])),
-               bits=draw(st.sampled_from(sorted(profile.weight_modes))))
+    x = b.conv(
+        c,
+        kernel=draw(st.sampled_from([1, 3])),
+        stride=draw(st.sampled_from([1, 2])),
+        bits=draw(st.sampled_from(sorted(profile.weight_modes))),
+    )
     if draw(st.booleans()):
         b.conv(c, groups=c, bits=min(profile.weight_modes))
     y = b.conv(c, bits=max(profile.weight_modes))
@@ -45,7 +50,7 @@ def test_tiles_partition_outputs_and_fit_sram(net):
         layer = net.layers[ls.layer]
         covered = np.zeros(layer.out_shape[::2], dtype=int)  # (rows, channels)
         for t in layer_tiles(net, ls.layer, ls.band_rows, ls.group_channels):
-            covered[t.out_row0:t.out_row0 + t.out_rows, t.ch0:t.ch0 + t.chn] += 1
+            covered[t.out_row0 : t.out_row0 + t.out_rows, t.ch0 : t.ch0 + t.chn] += 1
             assert tile_act_bits(net, ls.layer, t) <= schedule.activation_sram_bits
             # halo: the loaded band plus virtual padding spans exactly the rows the window reads
             if layer.op == "conv":
@@ -62,7 +67,9 @@ def test_schedule_prefers_whole_layers_when_they_fit():
     b.conv(64, bits=2)
     b.conv(64, bits=2)
     net = b.build()
-    assert all(len(layer_tiles(net, s.layer, s.band_rows, s.group_channels)) == 1 for s in net.schedule.layers)
+    assert all(
+        len(layer_tiles(net, s.layer, s.band_rows, s.group_channels)) == 1 for s in net.schedule.layers
+    )
     assert all(s.weights_resident for s in net.schedule.layers)
 
 
