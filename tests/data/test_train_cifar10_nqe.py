@@ -14,7 +14,7 @@ import pytest
 from edge_sdk import Device, load_firmware
 
 FIRMWARE = Path(__file__).resolve().parents[2] / "firmware_images" / "cifar10_nqe_1mb.edgefw"
-MIN_ACCURACY = 0.0  # set from the model card when the image is published
+MIN_ACCURACY = 0.59  # measured 0.604 at publication (model card), minus one point
 
 
 @pytest.fixture(scope="module")
