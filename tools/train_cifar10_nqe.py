@@ -54,6 +54,7 @@ def main(argv=None) -> int:
     ap.add_argument("--distill", type=float, default=0.0, help="weight of distillation from the float stage")
     ap.add_argument("--teacher", default="", help=".tflite teacher for distillation (e.g. the MLPerf-Tiny ResNet-8 "
                     "../shared/data/models/mlperf_tiny/pretrainedResnet.tflite); needs --distill > 0")
+    ap.add_argument("--init", default="", help="warm start: a checkpoint (.pt) whose model weights start this run")
     ap.add_argument("--no-resume", action="store_true", help="start over instead of resuming from the checkpoint")
     ap.add_argument("--export-only", action="store_true", help="skip training; export the last checkpoint")
     args = ap.parse_args(argv)
@@ -68,6 +69,8 @@ def main(argv=None) -> int:
     model = QNet("nqe-1mb", (32, 32, 3), SPEC, classes=10)
     cfg = TrainConfig(plan(args), out_dir=args.out, batch_size=args.batch_size, seed=args.seed,
                       weight_decay=1e-2, augment=True, distill=args.distill)
+    if args.init and not (Path(args.out) / "ckpt.pt").is_file():
+        model.load_state_dict(torch.load(args.init, weights_only=False)["model"])
     if not args.export_only:
         teacher = None
         if args.teacher:
