@@ -24,6 +24,7 @@ from .bits import allocate, layer_costs
 from .calibrate import calibrate, model_caps
 from .data import images_sha256, load_images
 from .importer import ImportedModel, import_tflite
+from .inputpad import HostPad, host_padding
 from .lower import host_layers, lower_chip, quant_metadata
 from .options import ConvertOptions, parse_bits
 from .partition import Placement, partition
@@ -98,7 +99,7 @@ def _output_meaning(imported: ImportedModel, opts: ConvertOptions) -> str:
 
 
 def metadata(imported: ImportedModel, net: Network, plan: Plan, placements: list[Placement],
-             opts: ConvertOptions, calib_info: dict) -> dict[str, Any]:
+             opts: ConvertOptions, calib_info: dict, hp: Optional[HostPad] = None) -> dict[str, Any]:
     from .. import __version__
 
     g = imported.graph
@@ -107,8 +108,9 @@ def metadata(imported: ImportedModel, net: Network, plan: Plan, placements: list
     opt_dict["labels"] = None if opts.labels is None else f"{len(labels)} labels"
     return {
         "model_name": imported.name,
-        "input": {"shape": list(g.shape(g.input)), "dtype": "uint8", "layout": "HWC", "color": opts.color,
-                  "resize": "bilinear to the input size",
+        "input": {"shape": list(net.input_shape), "model_shape": list(g.shape(g.input)), "dtype": "uint8",
+                  "layout": "HWC", "color": opts.color, "resize": "bilinear to model_shape",
+                  "host_pad": hp.to_dict() if hp else None,
                   "normalization": {"scale": np.asarray(g.input_scale).tolist(),
                                     "offset": np.asarray(g.input_offset).tolist(),
                                     "meaning": "the model's real input = pixel * scale + offset"},
@@ -139,6 +141,7 @@ def convert_detailed(model: ModelSource, *, profile: Union[str, ChipProfile] = "
     placements = partition(g, p)
     plan = make_plan(g, placements, p, residual=opts.residual, relu6_cap=opts.relu6_cap,
                      act_pieces=opts.act_pieces, piece_split=opts.piece_split)
+    hp = host_padding(g, plan, p)
     x = None if calib is None else load_images(calib, g.shape(g.input), limit=calib_limit)
     if x is None:
         caps = model_caps(g, plan)
@@ -153,14 +156,14 @@ def convert_detailed(model: ModelSource, *, profile: Union[str, ChipProfile] = "
     recon = None
     if opts.reconstruct and x is not None:
         recon = Reconstructor(g, plan, x[:opts.recon_images], p, ridge=opts.recon_ridge, max_rows=opts.recon_rows,
-                              seed=opts.seed)
-    lowered = lower_chip(g, plan, caps, bits, p, opts.weight_method, recon)
+                              seed=opts.seed, host_pad=hp)
+    lowered = lower_chip(g, plan, caps, bits, p, opts.weight_method, recon, hp.shape if hp else None)
     net = lowered.network
     net.layers += host_layers(plan, lowered, recon)
     net.validate()
     net.schedule = compute_schedule(net)
-    net.metadata = metadata(imported, net, plan, placements, opts, calib_info)
-    sq = layer_sqnr(g, plan, net, x[:SQNR_IMAGES], progress=prog) if (sqnr and x is not None) else {}
+    net.metadata = metadata(imported, net, plan, placements, opts, calib_info, hp)
+    sq = layer_sqnr(g, plan, net, x[:SQNR_IMAGES], progress=prog, host_pad=hp) if (sqnr and x is not None) else {}
     report = build_report(net, plan, placements, sq, imported.name, plan.notes + lowered.notes, calib_info,
                           opts.to_dict())
     return ConversionResult(net, report, imported, plan, placements)

@@ -11,7 +11,7 @@ output scale with integer multipliers and a shift: m / 2^shift ~ s_operand / s_o
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Optional
 
 import numpy as np
 
@@ -82,14 +82,11 @@ def lower_add(pl: PlannedLayer, srcs: list[SourceMap], p: ChipProfile, in_shape:
                  shift=shift, mults=mults, out_scale=s_out)
 
 
-def _in_shape(g: Graph, layers: list[Layer], src: int) -> tuple:
-    return tuple(g.shape(g.input)) if src < 0 else tuple(layers[src].out_shape)
-
-
 def lower_chip(g: Graph, plan: Plan, caps: dict[str, float], bits: dict[str, int], p: ChipProfile,
-               method: str = "paper", recon=None) -> Lowered:
+               method: str = "paper", recon=None, input_shape: Optional[tuple] = None) -> Lowered:
     """Lower every planned layer in order; ``recon`` (a recon.Reconstructor) refits convs to the chip's inputs."""
     inp = input_map(g, plan, p)
+    input_shape = tuple(input_shape or g.shape(g.input))
     layers: list[Layer] = []
     maps: list[SourceMap] = []
     out = Lowered(None, maps)
@@ -97,7 +94,7 @@ def lower_chip(g: Graph, plan: Plan, caps: dict[str, float], bits: dict[str, int
     for i, pl in enumerate(plan.layers):
         resolve_scales(pl, plan, caps, p)
         srcs = [inp if s < 0 else maps[s] for s in pl.src]
-        in_shape = _in_shape(g, layers, pl.src[0])
+        in_shape = input_shape if pl.src[0] < 0 else tuple(layers[pl.src[0]].out_shape)
         if pl.op == "conv":
             real = recon.fit(pl, srcs[0], in_shape[2]) if recon is not None else None
             res = lower_conv(pl, srcs[0], in_shape, bits[pl.name], p, method, real)
@@ -116,9 +113,9 @@ def lower_chip(g: Graph, plan: Plan, caps: dict[str, float], bits: dict[str, int
             layer = lower_add(pl, srcs, p, in_shape)
         layers.append(layer)
         if recon is not None:
-            recon.record(Network(p, tuple(g.shape(g.input)), layers), i, layer)
+            recon.record(Network(p, input_shape, layers), i, layer)
         maps.append(SourceMap(np.concatenate([grp.scale for grp in pl.groups]), np.zeros(pl.channels), pl.groups))
-    out.network = Network(p, tuple(g.shape(g.input)), layers)
+    out.network = Network(p, input_shape, layers)
     return out
 
 

@@ -95,7 +95,7 @@ def per_kernel_conv(pl: PlannedLayer, w: np.ndarray, b: np.ndarray, s_out: np.nd
     b2 = b / s_out
     codes, m = kernel_quant(w2, mode, method)
     single, single_v = _single_mask(w2, mode.decode)
-    fp = fixed_point(codes, m, b2, mode, p, single, single_v)
+    fp = fixed_point(codes, m, b2, mode, p, single, single_v, w2)
     wq = levels_of(fp.codes.astype(np.int64), mode) * fp.scalars.astype(np.float64)[:, :, None, None] / 2.0**fp.shift
     fields = dict(codes=fp.codes, scalars=fp.scalars, bias=fp.bias, shift=fp.shift)
     return fields, w2, wq, fp.clipped

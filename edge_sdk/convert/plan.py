@@ -107,7 +107,7 @@ class Planner:
                                  "different layers; a convolution reads one layer")
 
     def add_layer(self, layer: PlannedLayer) -> int:
-        if layer.op == "conv":
+        if layer.op == "conv" and layer.conv_groups == 1:  # a depthwise layer keeps C outputs
             layer.groups = [p for g in layer.groups for p in self._pieces(g)]
         layer.place_groups()
         if layer.groups:  # a layer's channels are its groups' (copies and parts included)

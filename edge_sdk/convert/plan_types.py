@@ -93,6 +93,7 @@ class PlannedLayer:
     coefs: tuple[int, int] = (1, 1)  # add: operand signs
     nodes: list[str] = field(default_factory=list)  # float-graph nodes merged into this layer
     min_bits: int = 1  # one-hot (passthrough) kernels need a mode with a zero level
+    host_pad: Optional[tuple[int, int, int, int]] = None  # the float conv's padding, now done by the host
 
     @property
     def channels(self) -> int:

@@ -26,6 +26,7 @@ from ..chips import ChipProfile
 from ..network import Layer, Network
 from .float_exec import _windows, conv2d, pixels_to_real, run_graph
 from .graph import Graph
+from .inputpad import pad_frames
 from .intsim import _chip
 from .lower_conv import SourceMap, assemble
 from .plan_types import Group, Plan, PlannedLayer
@@ -35,11 +36,12 @@ class Reconstructor:
     """Holds the calibration subset's float tensors and the chip's codes as layers get lowered."""
 
     def __init__(self, graph: Graph, plan: Plan, frames: np.ndarray, profile: ChipProfile, *,
-                 ridge: float = 1e-3, max_rows: int = 60000, seed: int = 0, neg_weight: float = 1.0) -> None:
+                 ridge: float = 1e-3, max_rows: int = 60000, seed: int = 0, neg_weight: float = 1.0,
+                 host_pad=None) -> None:
         needed = {t.tensor for pl in plan.layers for g in pl.groups for t in g.terms}
         needed |= {h.tensor_out for h in plan.host if h.op == "dense"}
         self.env = run_graph(graph, pixels_to_real(graph, frames), keep=needed)
-        self.codes: dict[int, np.ndarray] = {-1: convert_input(frames, profile)}
+        self.codes: dict[int, np.ndarray] = {-1: convert_input(pad_frames(frames, host_pad), profile)}
         self.ridge = ridge
         self.neg_weight = neg_weight  # row weight where the float pre-activation is <= 0 (the ReLU hides errors)
         self.max_rows = max_rows
@@ -105,7 +107,7 @@ class Reconstructor:
         total: Optional[np.ndarray] = None
         for term in grp.terms:
             y = conv2d(self.env[term.tensor], term.w.astype(np.float32), np.zeros(grp.channels, np.float32),
-                       (pl.stride, pl.stride), pl.pad, pl.conv_groups)
+                       (pl.stride, pl.stride), pl.host_pad or pl.pad, pl.conv_groups)
             total = y if total is None else total + y
         bias = grp.bias if grp.bias is not None else 0.0
         return grp.sign * (total + bias) - grp.shift
