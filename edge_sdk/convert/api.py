@@ -32,7 +32,7 @@ from .plan import make_plan
 from .plan_types import Plan
 from .prune import prune_graph
 from .recon import Reconstructor
-from .report import ConversionReport, build_report
+from .report import ConversionReport, build_report, placement_rows
 from .sqnr import layer_sqnr
 
 ModelSource = Union[str, Path, bytes, ImportedModel]
@@ -120,8 +120,7 @@ def metadata(imported: ImportedModel, net: Network, plan: Plan, placements: list
         "provenance": {"source_model": imported.name, "source_sha256": imported.sha256,
                        "converter": "edge_sdk.convert", "converter_version": __version__, "options": opt_dict,
                        "calibration": calib_info},
-        "partition": [{"node": pl.node.name, "op": pl.node.source, "target": pl.target, "why": pl.reason}
-                      for pl in placements],
+        "partition": placement_rows(placements, plan),
         "quant": quant_metadata(plan, g),
     }
 

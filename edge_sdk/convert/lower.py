@@ -168,7 +168,8 @@ def quant_metadata(plan: Plan, g: Graph) -> list[dict[str, Any]]:
         for grp in pl.groups:
             scale = grp.scale if grp.scale is not None else np.zeros(grp.channels)
             uniform = bool(np.allclose(scale, scale[0]))
-            groups.append({"key": grp.key, "tensor": g.tensors[grp.tensor].name if grp.tensor is not None else None,
+            name = g.tensors[grp.tensor].name if grp.tensor is not None else None
+            groups.append({"key": grp.key, "base": grp.base or grp.key, "tensor": name,
                            "tensor_index": -1 if grp.tensor is None else int(grp.tensor),
                            "channels": [grp.offset, grp.channels], "sign": grp.sign, "act": grp.act,
                            "ref": [[float(c), int(t), int(s)] for c, t, s in grp.ref.terms],

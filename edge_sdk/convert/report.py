@@ -121,6 +121,21 @@ class ConversionReport:
         return True
 
 
+def placement_rows(placements: list[Placement], plan: Plan) -> list[dict[str, str]]:
+    """Every float-graph op: where it runs, why, and which chip layer carries it."""
+    carried = {n: pl.name for pl in plan.layers for n in pl.nodes}
+    rows = []
+    for p in placements:
+        why = p.reason
+        layer = carried.get(p.node.name)
+        if p.target == "chip" and layer is not None:
+            folded = p.node.op == "add" and not layer.startswith("add")
+            why = (f"folded into {layer}: the shortcut reaches it as extra channels (no add layer)" if folded
+                   else f"{why}; runs as {layer}")
+        rows.append({"node": p.node.name, "op": p.node.source, "target": p.target, "why": why})
+    return rows
+
+
 def _why(placements: list[Placement], nodes: list[str]) -> str:
     reasons = {p.node.name: p.reason for p in placements}
     found = [reasons[n] for n in nodes if n in reasons]
@@ -150,5 +165,5 @@ def build_report(net: Network, plan: Plan, placements: list[Placement], sqnr: di
             row.weight_sram_pct = 100.0 * ls.weight_bits / (p.weight_sram_bytes * 8)
             row.tiles = len(layer_tiles(net, i, ls.band_rows, ls.group_channels))
         rows.append(row)
-    ops = [{"node": pl.node.name, "op": pl.node.source, "target": pl.target, "why": pl.reason} for pl in placements]
+    ops = placement_rows(placements, plan)
     return ConversionReport(model, p.id, rows, ops, list(notes), calibration, options)
