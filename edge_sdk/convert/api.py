@@ -24,7 +24,7 @@ from .bits import allocate, layer_costs
 from .calibrate import calibrate, model_caps
 from .data import images_sha256, load_images
 from .importer import ImportedModel, import_tflite
-from .inputpad import HostPad, host_padding
+from .inputpad import InputPrep, host_padding
 from .lower import host_layers, lower_chip, quant_metadata
 from .options import ConvertOptions, parse_bits
 from .partition import Placement, partition
@@ -99,7 +99,7 @@ def _output_meaning(imported: ImportedModel, opts: ConvertOptions) -> str:
 
 
 def metadata(imported: ImportedModel, net: Network, plan: Plan, placements: list[Placement],
-             opts: ConvertOptions, calib_info: dict, hp: Optional[HostPad] = None) -> dict[str, Any]:
+             opts: ConvertOptions, calib_info: dict, prep: Optional[InputPrep] = None) -> dict[str, Any]:
     from .. import __version__
 
     g = imported.graph
@@ -110,7 +110,7 @@ def metadata(imported: ImportedModel, net: Network, plan: Plan, placements: list
         "model_name": imported.name,
         "input": {"shape": list(net.input_shape), "model_shape": list(g.shape(g.input)), "dtype": "uint8",
                   "layout": "HWC", "color": opts.color, "resize": "bilinear to model_shape",
-                  "host_pad": hp.to_dict() if hp else None,
+                  **(prep or InputPrep()).to_dict(),
                   "normalization": {"scale": np.asarray(g.input_scale).tolist(),
                                     "offset": np.asarray(g.input_offset).tolist(),
                                     "meaning": "the model's real input = pixel * scale + offset"},
@@ -137,10 +137,14 @@ def convert_detailed(model: ModelSource, *, profile: Union[str, ChipProfile] = "
     if opts.prune > 0:
         g = prune_graph(g, opts.prune)
         imported = ImportedModel(g, imported.raw_graph, imported.raw, imported.source, imported.name)
+    if opts.input_dither > 1:
+        g = g.copy()  # the planner adds the dithered frame tensor
+        imported = ImportedModel(g, imported.raw_graph, imported.raw, imported.source, imported.name)
     placements = partition(g, p)
     plan = make_plan(g, placements, p, residual=opts.residual, relu6_cap=opts.relu6_cap,
-                     act_pieces=opts.act_pieces, piece_split=opts.piece_split)
+                     act_pieces=opts.act_pieces, piece_split=opts.piece_split, input_dither=opts.input_dither)
     hp = host_padding(g, plan, p)
+    prep = InputPrep(hp, opts.input_dither)
     x = None if calib is None else load_images(calib, g.shape(g.input), limit=calib_limit)
     if x is None:
         caps = model_caps(g, plan)
@@ -155,14 +159,15 @@ def convert_detailed(model: ModelSource, *, profile: Union[str, ChipProfile] = "
     recon = None
     if opts.reconstruct and x is not None:
         recon = Reconstructor(g, plan, x[:opts.recon_images], p, ridge=opts.recon_ridge, max_rows=opts.recon_rows,
-                              seed=opts.seed, host_pad=hp)
-    lowered = lower_chip(g, plan, caps, bits, p, opts.weight_method, recon, hp.shape if hp else None)
+                              seed=opts.seed, prep=prep)
+    shape = prep.apply(np.zeros((1,) + tuple(g.shape(g.input)), np.uint8)).shape[1:]
+    lowered = lower_chip(g, plan, caps, bits, p, opts.weight_method, recon, shape)
     net = lowered.network
     net.layers += host_layers(plan, lowered, recon)
     net.validate()
     net.schedule = compute_schedule(net)
-    net.metadata = metadata(imported, net, plan, placements, opts, calib_info, hp)
-    sq = layer_sqnr(g, plan, net, x[:SQNR_IMAGES], progress=prog, host_pad=hp) if (sqnr and x is not None) else {}
+    net.metadata = metadata(imported, net, plan, placements, opts, calib_info, prep)
+    sq = layer_sqnr(g, plan, net, x[:SQNR_IMAGES], progress=prog, prep=prep) if (sqnr and x is not None) else {}
     report = build_report(net, plan, placements, sq, imported.name, plan.notes + lowered.notes, calib_info,
                           opts.to_dict())
     return ConversionResult(net, report, imported, plan, placements)

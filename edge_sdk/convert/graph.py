@@ -49,7 +49,7 @@ class TensorInfo:
     zero_point: Optional[np.ndarray] = None
 
 
-@dataclass
+@dataclass(eq=False)  # identity: nodes hold arrays
 class Node:
     """One canonical op.  ``source`` names the model op(s) it came from (reports, errors)."""
 

@@ -80,3 +80,52 @@ def from_metadata(metadata: dict) -> Optional[HostPad]:
     if not entry:
         return None
     return HostPad(tuple(entry["pad"]), tuple(entry["pad_value"]), tuple(entry["padded_shape"]))
+
+
+# ---------------------------------------------------------------------- input dithering
+DITHER_OFFSETS = np.array([[-3, 1], [3, -1]])  # four thresholds 2 apart inside one 8-wide code step
+
+
+def dither_frames(frames: np.ndarray, factor: int) -> np.ndarray:
+    """Repeat each pixel over a factor x factor block with offsets, so the 5-bit codes carry 2 more bits.
+
+    The chip's input conversion floor((x + 4) / 8) is a staircase with 8-wide steps;
+    four copies offset by -3, -1, 1, 3 (mean 0) cross their thresholds 2 apart, so the
+    block's code sum resolves x to about 2 (7 bits).  The first chip layer averages
+    the block back (``plan.Planner`` adds it).
+    """
+    if factor == 1:
+        return frames
+    if factor != 2:
+        raise ConversionError(f"input dither factor must be 1 or 2, found {factor}")
+    x = frames.astype(np.int16)
+    up = np.repeat(np.repeat(x, 2, axis=-3), 2, axis=-2)
+    offsets = np.tile(DITHER_OFFSETS, (x.shape[-3], x.shape[-2]))[..., None]
+    return np.clip(up + offsets, 0, 255).astype(np.uint8)
+
+
+@dataclass(frozen=True)
+class InputPrep:
+    """What the host does to a frame at the model's input size before the chip sees it."""
+
+    host_pad: Optional[HostPad] = None
+    dither: int = 1
+
+    def apply(self, frames: np.ndarray) -> np.ndarray:
+        return pad_frames(dither_frames(frames, self.dither), self.host_pad)
+
+    def to_dict(self) -> dict:
+        return {"host_pad": self.host_pad.to_dict() if self.host_pad else None,
+                "dither": None if self.dither == 1 else {"factor": self.dither,
+                                                         "offsets": DITHER_OFFSETS.tolist()}}
+
+
+def prep_from_metadata(metadata: dict) -> InputPrep:
+    entry = (metadata or {}).get("input", {})
+    dither = entry.get("dither") or {}
+    return InputPrep(from_metadata(metadata), int(dither.get("factor", 1)))
+
+
+def prepare_frames(metadata: dict, frames: np.ndarray) -> np.ndarray:
+    """uint8 frames at the model's input size -> the chip's input frames, as the image's metadata says."""
+    return prep_from_metadata(metadata).apply(frames)

@@ -39,7 +39,7 @@ def input_map(g: Graph, plan: Plan, p: ChipProfile) -> SourceMap:
     offset = np.broadcast_to(np.asarray(g.input_offset, np.float64), (c,)).copy()
     if np.any(scale <= 0):
         raise ConversionError(f"the input scale must be positive, found {scale}")
-    grp = plan.where[g.input][0][1]
+    grp = _input_group(plan)
     grp.scale = scale
     return SourceMap(scale, offset, [grp])
 

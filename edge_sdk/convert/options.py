@@ -22,12 +22,13 @@ class ConvertOptions:
     per_channel_caps: bool = False  # per-kernel profiles: one cap per channel (scalars absorb the scales)
     act_pieces: int = 1  # 2: each ReLU map as two code maps (lower and upper range) where consumers allow
     piece_split: float = 0.5  # the lower piece covers [0, piece_split * cap)
+    input_dither: int = 1  # 2: the host repeats pixels 2x2 with offsets; a first layer averages (7-bit input)
     weight_method: str = "paper"  # paper (methods.md) | lloyd (k-means on the level grid)
     residual: str = "auto"  # auto | fold | add: how residual adds reach the chip
     relu6_cap: Optional[float] = 6.0  # None: calibrate ReLU6 caps like ReLU caps
     reconstruct: bool = True  # layer-wise least-squares refit to the chip's inputs (needs calibration images)
     recon_images: int = 256
-    recon_ridge: float = 1e-3
+    recon_ridge: float = 1e-4
     recon_rows: int = 60000
     prune: float = 0.0  # structured pruning: fraction of output channels removed per prunable conv
     input_scale: Any = None  # float models: real input = pixel * input_scale + input_offset
@@ -45,7 +46,8 @@ class ConvertOptions:
             (self.weight_method in ("paper", "lloyd"), f"weight_method {self.weight_method!r}"),
             (self.residual in ("auto", "fold", "add"), f"residual {self.residual!r}"),
             (0 <= self.prune < 1, f"prune {self.prune} (a fraction 0..1)"),
-            (self.act_pieces in (1, 2) and 0 < self.piece_split < 1, "act_pieces must be 1 or 2, piece_split in (0, 1)"),
+            (1 <= self.act_pieces <= 4 and 0 < self.piece_split < 1, "act_pieces must be 1..4, piece_split in (0, 1)"),
+            (self.input_dither in (1, 2), f"input_dither {self.input_dither} (1 or 2)"),
             (self.calib_batch >= 1 and self.recon_images >= 1, "calib_batch and recon_images must be >= 1"),
             (self.budget_bits is None or self.budget_bits > 0, "budget_bits must be positive"),
         ]

@@ -38,7 +38,7 @@ def _relu_group(tensor: int, sign: int, channels: int, terms: list[Term], bias: 
 class Planner:
     def __init__(self, g: Graph, placements: list[Placement], profile: ChipProfile, *,
                  residual: str = "auto", relu6_cap: Optional[float] = 6.0, act_pieces: int = 1,
-                 piece_split: float = 0.5) -> None:
+                 piece_split: float = 0.5, input_dither: int = 1) -> None:
         self.g = g
         self.profile = profile
         self.chip = [p.node for p in placements if p.target == "chip"]
@@ -58,6 +58,8 @@ class Planner:
         self.notes: list[str] = []
         self.act_pieces, self.piece_split = act_pieces, piece_split
         self.no_pieces = self._no_pieces()
+        if input_dither > 1:
+            self._dither_layer(input_dither)
 
     # ------------------------------------------------------------------ helpers
     def _chip_output(self) -> int:
@@ -67,6 +69,31 @@ class Planner:
             raise UnsupportedOpError(self.host[0].source, self.host[0].name,
                                      "the host part reads more than one chip tensor")
         return read.pop() if read else self.g.output
+
+    def _dither_layer(self, factor: int) -> None:
+        """First chip layer for dithered input frames: average each 2x2 block back, in 4 pieces (7 bits)."""
+        g = self.g
+        if np.any(np.asarray(g.input_offset)) or any(n.op != "conv" for n in g.consumers(g.input)):
+            raise UnsupportedOpError("-", "input", "input dithering needs a zero input offset and convolutions "
+                                     "reading the input")
+        h, w, c = g.shape(g.input)
+        frame = g.new_tensor((factor * h, factor * w, c), "dithered input frame")
+        self.where = {frame: [(-1, Group("input", frame, 1, c, "relu", Ref([(1.0, frame, 0)], "none")))]}
+        avg = np.zeros((c, c, 3, 3), np.float32)
+        avg[np.arange(c), np.arange(c), :factor, :factor] = 1.0 / factor**2
+        cap = float(np.max(np.asarray(g.input_scale)) * 255.0)
+        n = factor * factor
+        groups = [Group(f"t{g.input}+~{k}", g.input, 1, c, "relu", Ref([(1.0, g.input, 0)], "relu"),
+                        [Term(frame, avg)], np.zeros(c, np.float32), cap, base=f"t{g.input}+",
+                        piece=(k / n, (k + 1) / n), target_from_ref=True) for k in range(n)]
+        layer = PlannedLayer("dither0", "conv", [-1], (h, w, c), groups, kernel=3, stride=factor,
+                             pad=(0, 0, 1, 1), nodes=["input dither"])
+        layer.place_groups()
+        layer.out_shape = (h, w, layer.channels)
+        self.layers.append(layer)
+        self.where[g.input] = [(0, grp) for grp in groups]
+        self.notes.append(f"input dither x{factor}: the host repeats each pixel over a {factor}x{factor} block with "
+                          f"offsets; dither0 averages it back into {n} pieces")
 
     def _no_pieces(self) -> set[int]:
         """Tensors that must stay one group: read by chip adds, depthwise convs or the host."""
@@ -82,9 +109,10 @@ class Planner:
         if (self.act_pieces < 2 or grp.act != "relu" or grp.copy_of is not None or grp.uniform
                 or grp.tensor in self.no_pieces):
             return [grp]
-        f = self.piece_split
+        n = self.act_pieces
+        edges = [0.0, self.piece_split, 1.0] if n == 2 else [k / n for k in range(n + 1)]
         out = []
-        for k, piece in enumerate(((0.0, f), (f, 1.0))):
+        for k, piece in enumerate(zip(edges[:-1], edges[1:])):
             out.append(Group(f"{grp.key}~{k}", grp.tensor, grp.sign, grp.channels, "relu", grp.ref,
                              list(grp.terms), grp.bias, grp.cap, base=grp.key, piece=piece))
         return out

@@ -66,6 +66,7 @@ class Group:
     base: Optional[str] = None  # pieces: the key their common cap is calibrated under
     piece: Optional[tuple[float, float]] = None  # pieces: this group covers [lo, hi) x cap of relu(sign*T)
     shift: float = 0.0  # real value subtracted before the ReLU (upper pieces), set with the scale
+    target_from_ref: bool = False  # reconstruction target = the ref (its terms read no float tensor)
 
     @property
     def cal_key(self) -> str:

@@ -26,7 +26,6 @@ from ..chips import ChipProfile
 from ..network import Layer, Network
 from .float_exec import _windows, conv2d, pixels_to_real, run_graph
 from .graph import Graph
-from .inputpad import pad_frames
 from .intsim import _chip
 from .lower_conv import SourceMap, assemble
 from .plan_types import Group, Plan, PlannedLayer
@@ -37,11 +36,13 @@ class Reconstructor:
 
     def __init__(self, graph: Graph, plan: Plan, frames: np.ndarray, profile: ChipProfile, *,
                  ridge: float = 1e-3, max_rows: int = 60000, seed: int = 0, neg_weight: float = 1.0,
-                 host_pad=None) -> None:
+                 prep=None) -> None:
         needed = {t.tensor for pl in plan.layers for g in pl.groups for t in g.terms}
         needed |= {h.tensor_out for h in plan.host if h.op == "dense"}
+        needed |= {t for pl in plan.layers for g in pl.groups if g.target_from_ref for t in g.ref.tensors}
         self.env = run_graph(graph, pixels_to_real(graph, frames), keep=needed)
-        self.codes: dict[int, np.ndarray] = {-1: convert_input(pad_frames(frames, host_pad), profile)}
+        frames = prep.apply(frames) if prep is not None else frames
+        self.codes: dict[int, np.ndarray] = {-1: convert_input(frames, profile)}
         self.ridge = ridge
         self.neg_weight = neg_weight  # row weight where the float pre-activation is <= 0 (the ReLU hides errors)
         self.max_rows = max_rows
@@ -104,6 +105,9 @@ class Reconstructor:
 
     def _target(self, pl: PlannedLayer, grp: Group) -> np.ndarray:
         """The float pre-activation of the group: sign * (sum of its terms on float inputs + bias)."""
+        if grp.target_from_ref:
+            pre = sum(coef * self.env[t] for coef, t, _ in grp.ref.terms)
+            return grp.sign * pre - grp.shift
         total: Optional[np.ndarray] = None
         for term in grp.terms:
             y = conv2d(self.env[term.tensor], term.w.astype(np.float32), np.zeros(grp.channels, np.float32),

@@ -16,7 +16,6 @@ import numpy as np
 from ..network import Network
 from .float_exec import pixels_to_real, run_graph
 from .graph import Graph
-from .inputpad import pad_frames
 from .intsim import simulate
 from .plan_types import Plan
 
@@ -34,7 +33,7 @@ def _accumulate(acc: dict, name: str, ref: np.ndarray, deq: np.ndarray) -> None:
 
 
 def layer_sqnr(graph: Graph, plan: Plan, net: Network, pixels: np.ndarray, batch: int = 25,
-               progress: Optional[Callable] = None, host_pad=None) -> dict[str, float]:
+               progress: Optional[Callable] = None, prep=None) -> dict[str, float]:
     """SQNR in dB per network layer name (chip and host)."""
     needed = {t for pl in plan.layers for g in pl.groups for t in g.ref.tensors}
     needed |= {hl.tensor_out for hl in plan.host}
@@ -45,7 +44,7 @@ def layer_sqnr(graph: Graph, plan: Plan, net: Network, pixels: np.ndarray, batch
     for start in progress(starts, desc="sqnr", unit="batch") if progress else starts:
         frames = pixels[start:start + batch]
         env = run_graph(graph, pixels_to_real(graph, frames), keep=needed)
-        outs = simulate(net, pad_frames(frames, host_pad), cache)
+        outs = simulate(net, prep.apply(frames) if prep is not None else frames, cache)
         for i, pl in enumerate(plan.layers):
             combined: dict[str, list] = {}  # pieces of one part add up to it
             for grp in pl.groups:
