@@ -13,7 +13,7 @@ $(BIN)/python:
 	$(PY) -m venv $(VENV)
 	$(PIP) --upgrade pip
 	# build tools in the venv, so the Cython extension builds in place without build isolation
-	$(PIP) "Cython>=3.0" "setuptools>=68" wheel "numpy>=1.24"
+	$(PIP) "Cython>=3.0" "setuptools>=77" wheel "numpy>=1.24"
 
 $(VENV)/.demo-installed: $(BIN)/python pyproject.toml setup.py
 	$(PIP) --no-build-isolation -e ".[$(DEMO_EXTRAS)]"
