@@ -161,7 +161,7 @@ def convert_detailed(model: ModelSource, *, profile: Union[str, ChipProfile] = "
         recon = Reconstructor(g, plan, x[:opts.recon_images], p, ridge=opts.recon_ridge, max_rows=opts.recon_rows,
                               seed=opts.seed, prep=prep)
     shape = prep.apply(np.zeros((1,) + tuple(g.shape(g.input)), np.uint8)).shape[1:]
-    lowered = lower_chip(g, plan, caps, bits, p, opts.weight_method, recon, shape)
+    lowered = lower_chip(g, plan, caps, bits, p, opts.weight_method, recon, shape, progress=prog)
     net = lowered.network
     net.layers += host_layers(plan, lowered, recon)
     net.validate()

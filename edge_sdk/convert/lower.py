@@ -11,7 +11,7 @@ output scale with integer multipliers and a shift: m / 2^shift ~ s_operand / s_o
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import numpy as np
 
@@ -83,7 +83,8 @@ def lower_add(pl: PlannedLayer, srcs: list[SourceMap], p: ChipProfile, in_shape:
 
 
 def lower_chip(g: Graph, plan: Plan, caps: dict[str, float], bits: dict[str, int], p: ChipProfile,
-               method: str = "paper", recon=None, input_shape: Optional[tuple] = None) -> Lowered:
+               method: str = "paper", recon=None, input_shape: Optional[tuple] = None,
+               progress: Optional[Callable] = None) -> Lowered:
     """Lower every planned layer in order; ``recon`` (a recon.Reconstructor) refits convs to the chip's inputs."""
     inp = input_map(g, plan, p)
     input_shape = tuple(input_shape or g.shape(g.input))
@@ -91,7 +92,8 @@ def lower_chip(g: Graph, plan: Plan, caps: dict[str, float], bits: dict[str, int
     maps: list[SourceMap] = []
     out = Lowered(None, maps)
     lower_conv = lower_conv_per_kernel if p.weight_scale == "per_kernel" else lower_conv_per_layer
-    for i, pl in enumerate(plan.layers):
+    items = list(enumerate(plan.layers))
+    for i, pl in progress(items, desc="quantize", unit="layer") if progress else items:
         resolve_scales(pl, plan, caps, p)
         srcs = [inp if s < 0 else maps[s] for s in pl.src]
         in_shape = input_shape if pl.src[0] < 0 else tuple(layers[pl.src[0]].out_shape)

@@ -35,8 +35,7 @@ class Reconstructor:
     """Holds the calibration subset's float tensors and the chip's codes as layers get lowered."""
 
     def __init__(self, graph: Graph, plan: Plan, frames: np.ndarray, profile: ChipProfile, *,
-                 ridge: float = 1e-3, max_rows: int = 60000, seed: int = 0, neg_weight: float = 1.0,
-                 prep=None) -> None:
+                 ridge: float = 1e-4, max_rows: int = 60000, seed: int = 0, prep=None) -> None:
         needed = {t.tensor for pl in plan.layers for g in pl.groups for t in g.terms}
         needed |= {h.tensor_out for h in plan.host if h.op == "dense"}
         needed |= {t for pl in plan.layers for g in pl.groups if g.target_from_ref for t in g.ref.tensors}
@@ -44,7 +43,6 @@ class Reconstructor:
         frames = prep.apply(frames) if prep is not None else frames
         self.codes: dict[int, np.ndarray] = {-1: convert_input(frames, profile)}
         self.ridge = ridge
-        self.neg_weight = neg_weight  # row weight where the float pre-activation is <= 0 (the ReLU hides errors)
         self.max_rows = max_rows
         self.rng = np.random.default_rng(seed)
         self.weights_cache: dict = {}
@@ -118,9 +116,6 @@ class Reconstructor:
 
     # ------------------------------------------------------------------ solvers
     def _solve(self, a: np.ndarray, t: np.ndarray, theta0: np.ndarray) -> np.ndarray:
-        if self.neg_weight != 1.0 and t.ndim == 1:
-            wts = np.sqrt(np.where(t > 0, 1.0, self.neg_weight))
-            a, t = a * wts[:, None], t * wts
         ata = a.T @ a
         lam = self.ridge * float(np.mean(np.diag(ata))) + 1e-12
         return np.linalg.solve(ata + lam * np.eye(len(ata)), a.T @ t + lam * theta0)
