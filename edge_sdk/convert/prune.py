@@ -6,8 +6,9 @@ output channels with the smallest L1 filter norm is removed, together with the
 matching depthwise channels and the consumers' input channels.  A removed
 channel is not zero: its output is the constant act(bias); that constant's
 contribution is folded into the consumers' biases (exact away from the zero
-padded borders).  Without fine-tuning this trades accuracy for memory; the
-report's SQNR shows the cost.
+padded borders).  Pruning is meant to be followed by fine-tuning (QAT,
+``edge_sdk.train``); post-training it costs a lot: the float ResNet-8 drops from
+89.7 % to 40.7 % (300 test images) at ``prune=0.1``.  The report's SQNR shows it.
 """
 
 from __future__ import annotations
