@@ -98,3 +98,16 @@ def test_unknown_op_names_op_and_layer():
 def test_not_a_tflite_file():
     with pytest.raises(ConversionError):
         import_tflite(b"not a model at all")
+
+
+def test_batch_norm_affine_folds_into_the_conv():
+    b = TFLiteBuilder()
+    x = b.input((1, 8, 8, 3))
+    y = b.conv2d(x, _w(4, 3, 3, 3, scale=0.01), _w(4))
+    gamma, beta = np.abs(_w(4)) + 0.5, _w(4)
+    opt = b.s.MulOptionsT()
+    y = b.op("MUL", [y, b.const(gamma)], b.shape(y), opt, "MulOptions")
+    y = b.add(y, b.const(beta))
+    y = b.unary("RELU6", y)
+    model = _check(b.build([x], [y]), (8, 8, 3))
+    assert [n.op for n in model.graph.nodes] == ["conv"] and model.graph.nodes[0].act == "relu6"

@@ -134,3 +134,34 @@ def test_pruning_shrinks_and_still_runs():
     count = lambda n: sum(layer.weight_count for layer in n.chip_layers)  # noqa: E731
     assert count(pruned) < count(full)
     assert intsim.outputs(pruned, TEST[:4]).shape == (4, 5)
+
+
+def _raw_tail_model() -> bytes:
+    from edge_sdk.convert.tflite_writer import TFLiteBuilder
+
+    rng = np.random.default_rng(5)
+    b = TFLiteBuilder()
+    x = b.input((1, 16, 16, 3))
+    y = b.conv2d(x, rng.normal(0, 0.003, (8, 3, 3, 3)).astype(np.float32), np.full(8, 0.1, np.float32), act="RELU")
+    y = b.conv2d(y, rng.normal(0, 0.3, (6, 1, 1, 8)).astype(np.float32), rng.normal(0, 0.1, 6).astype(np.float32))
+    y = b.reshape(b.mean_hw(y), (1, 6))
+    y = b.fully_connected(y, rng.normal(0, 1, (4, 6)).astype(np.float32), np.zeros(4, np.float32))
+    return b.build([x], [b.softmax(y)])
+
+
+def test_last_conv_without_relu_is_raw_and_dequantizes_to_real_values():
+    res = convert_detailed(_raw_tail_model(), calib=CAL, bits=5, **FAST)
+    last = res.network.chip_layers[-1]
+    assert last.output == "raw" and last.shift == 0 and last.act_bits == 32
+    assert res.report.layers[1].sqnr_db > 20  # raw x out_scale against the float conv output
+    theirs = run_litert(res.imported, TEST).argmax(1)
+    assert (intsim.outputs(res.network, TEST).argmax(1) == theirs).mean() >= 0.9
+
+
+def test_residual_add_path_uses_integer_multipliers():
+    res = convert_detailed(tiny_resnet(), calib=CAL, bits=5, residual="add", **FAST)
+    adds = [layer for layer in res.network.chip_layers if layer.op == "add"]
+    assert len(adds) == 5 and {np.sign(m) for layer in adds for m in layer.mults} == {-1, 1}
+    assert all(abs(m) < 2 ** 11 and 0 <= layer.shift <= 12 for layer in adds for m in layer.mults)
+    theirs = run_litert(res.imported, TEST).argmax(1)
+    assert (intsim.outputs(res.network, TEST).argmax(1) == theirs).mean() >= 0.85
