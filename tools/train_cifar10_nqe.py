@@ -8,7 +8,8 @@ JPEG-degraded CIFAR-10 training images plus the 7,897 pixel-exact ones (crop + f
 augmentation); the accuracy is measured on the 1,000 pixel-exact test images by
 running the exported firmware on the chip emulator / reference backend.
 
-The defaults (6 epochs) are what fitted a shared 2-core CPU and reach about 60 %;
+The defaults (6 epochs) are what fitted a shared 2-core CPU and reach about 60 %
+(66 % with two warm-started continuations, see the model card);
 a longer schedule (e.g. ``--float-epochs 12 --qweight-epochs 2 --qact-epochs 4
 --fused-epochs 2`` with its own ``--out``) is needed to approach the 85 % target.
 """
