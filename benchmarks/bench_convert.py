@@ -53,8 +53,14 @@ def _device(image: Path, data: Path):
         from edge_sdk.convert import convert
 
         calib = np.load(data / "cifar10" / "cifar10_train_20k.npz")["x_jpeg"][:1000]
-        image.write_bytes(convert(data / "models" / "mlperf_tiny" / "pretrainedResnet.tflite",
-                                  profile="lightspeeur-2803", calib=calib, bits=5))
+        image.write_bytes(
+            convert(
+                data / "models" / "mlperf_tiny" / "pretrainedResnet.tflite",
+                profile="lightspeeur-2803",
+                calib=calib,
+                bits=5,
+            )
+        )
     fw = load_firmware(image.read_bytes())
     dev = Device("auto").load(fw)
     return (lambda frame: dev.run(prepare_frames(fw.metadata, frame)).output), dev.backend.name
@@ -67,8 +73,11 @@ def _time(fn, frame) -> tuple[float, np.ndarray]:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    ap = argparse.ArgumentParser(prog="python -m benchmarks.bench_convert", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        prog="python -m benchmarks.bench_convert",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     ap.add_argument("--quick", action="store_true", help="30 frames instead of 300")
     ap.add_argument("--frames", type=int)
     ap.add_argument("--data", default=os.environ.get("EDGE_SDK_DATA", str(REPO.parent / "shared" / "data")))
@@ -80,8 +89,11 @@ def main(argv: list[str] | None = None) -> dict:
     x = np.load(data / "cifar10" / "cifar10_test.npz")["x_exact"][:n]
     models = data / "models" / "mlperf_tiny"
     chip, backend = _device(Path(args.image), data)
-    runners = {"emulator": chip, "litert_float": _litert(models / "pretrainedResnet.tflite"),
-               "litert_int8": _litert(models / "pretrainedResnet_quant.tflite")}
+    runners = {
+        "emulator": chip,
+        "litert_float": _litert(models / "pretrainedResnet.tflite"),
+        "litert_int8": _litert(models / "pretrainedResnet_quant.tflite"),
+    }
     for fn in runners.values():  # warm up (allocation, XNNPACK packing, page faults)
         for frame in x[:5]:
             fn(frame)
@@ -94,18 +106,24 @@ def main(argv: list[str] | None = None) -> dict:
             top1[name].append(int(np.argmax(out)))
     med = {k: statistics.median(v) for k, v in times.items()}
     result = {
-        "frames": n, "backend": backend, "threads": 1,
+        "frames": n,
+        "backend": backend,
+        "threads": 1,
         "ms_per_image": {k: round(v, 4) for k, v in med.items()},
         "ratio_emulator_vs_litert_float": round(med["emulator"] / med["litert_float"], 3),
         "ratio_emulator_vs_litert_int8": round(med["emulator"] / med["litert_int8"], 3),
-        "top1_agreement_vs_float": float(np.mean(np.array(top1["emulator"]) == np.array(top1["litert_float"]))),
+        "top1_agreement_vs_float": float(
+            np.mean(np.array(top1["emulator"]) == np.array(top1["litert_float"]))
+        ),
     }
     print(f"ResNet-8 (32x32x3), {n} frames, 1 thread, medians (chip backend: {backend})")
     for k, v in med.items():
         print(f"  {k:14s} {v:8.3f} ms/image")
-    print(f"  emulator / LiteRT float = {result['ratio_emulator_vs_litert_float']:.2f}x, "
-          f"emulator / LiteRT int8 = {result['ratio_emulator_vs_litert_int8']:.2f}x, "
-          f"top-1 agreement with float {100 * result['top1_agreement_vs_float']:.1f} %")
+    print(
+        f"  emulator / LiteRT float = {result['ratio_emulator_vs_litert_float']:.2f}x, "
+        f"emulator / LiteRT int8 = {result['ratio_emulator_vs_litert_int8']:.2f}x, "
+        f"top-1 agreement with float {100 * result['top1_agreement_vs_float']:.1f} %"
+    )
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=2))
     return result

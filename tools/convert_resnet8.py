@@ -83,8 +83,10 @@ def card(args, res, data: bytes, acc: dict, backend: str, seconds: float) -> str
     ]
     for r in rows:
         sq = "-" if r.sqnr_db is None else f"{r.sqnr_db:.1f}"
-        lines.append(f"| {r.index} | {r.name} | {r.op} | {r.target} | {r.weight_bits or '-'} | {r.weight_count} | "
-                     f"{r.total_bytes:.0f} | {sq} | {', '.join(r.source_ops)} |")
+        lines.append(
+            f"| {r.index} | {r.name} | {r.op} | {r.target} | {r.weight_bits or '-'} | {r.weight_count} | "
+            f"{r.total_bytes:.0f} | {sq} | {', '.join(r.source_ops)} |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -102,15 +104,26 @@ def main(argv=None) -> int:
     x, y = test["x_exact"], test["y"][test["idx_exact"]].astype(np.int64)
     labels = [str(c) for c in test["class_names"]]
     t0 = time.time()
-    res = convert_detailed(models / "pretrainedResnet.tflite", profile="lightspeeur-2803", calib=calib, bits=5,
-                           labels=labels, name="resnet8_cifar10", progress=True)
+    res = convert_detailed(
+        models / "pretrainedResnet.tflite",
+        profile="lightspeeur-2803",
+        calib=calib,
+        bits=5,
+        labels=labels,
+        name="resnet8_cifar10",
+        progress=True,
+    )
     seconds = time.time() - t0
     data = write_firmware(res.network)
     chip, backend = evaluate(data, x, args.backend)
     float_top1 = run_litert(res.imported, x).argmax(1)
     int8_top1 = run_litert(import_tflite(models / "pretrainedResnet_quant.tflite"), x).argmax(1)
-    acc = {"chip": (chip == y).mean(), "float": (float_top1 == y).mean(), "int8": (int8_top1 == y).mean(),
-           "agree": (chip == float_top1).mean()}
+    acc = {
+        "chip": (chip == y).mean(),
+        "float": (float_top1 == y).mean(),
+        "int8": (int8_top1 == y).mean(),
+        "agree": (chip == float_top1).mean(),
+    }
     out = Path(args.out)
     (out / f"{NAME}.edgefw").write_bytes(data)
     (out / f"{NAME}.md").write_text(card(args, res, data, acc, backend, seconds))

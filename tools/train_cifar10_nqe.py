@@ -24,9 +24,15 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 SPEC = [
-    {"out": 24, "bits": 3}, {"out": 24, "bits": 2}, {"op": "pool"},
-    {"out": 48, "bits": 2}, {"out": 48, "bits": 2}, {"op": "pool"},
-    {"out": 96, "bits": 2}, {"out": 96, "bits": 2}, {"op": "pool"},
+    {"out": 24, "bits": 3},
+    {"out": 24, "bits": 2},
+    {"op": "pool"},
+    {"out": 48, "bits": 2},
+    {"out": 48, "bits": 2},
+    {"op": "pool"},
+    {"out": 96, "bits": 2},
+    {"out": 96, "bits": 2},
+    {"op": "pool"},
     {"out": 192, "bits": 1, "raw": True},
 ]
 
@@ -34,9 +40,13 @@ SPEC = [
 def plan(args):
     from edge_sdk.train import Stage
 
-    return [Stage("float", args.float_epochs, args.lr), Stage("qweight", args.qweight_epochs, args.lr / 3),
-            Stage("calib", batches=20), Stage("qact", args.qact_epochs, args.lr / 3),
-            Stage("fused", args.fused_epochs, args.lr / 10)]
+    return [
+        Stage("float", args.float_epochs, args.lr),
+        Stage("qweight", args.qweight_epochs, args.lr / 3),
+        Stage("calib", batches=20),
+        Stage("qact", args.qact_epochs, args.lr / 3),
+        Stage("fused", args.fused_epochs, args.lr / 10),
+    ]
 
 
 def main(argv=None) -> int:
@@ -53,10 +63,18 @@ def main(argv=None) -> int:
     ap.add_argument("--qact-epochs", type=int, default=1)
     ap.add_argument("--fused-epochs", type=int, default=1)
     ap.add_argument("--distill", type=float, default=0.0, help="weight of distillation from the float stage")
-    ap.add_argument("--teacher", default="", help=".tflite teacher for distillation (e.g. the MLPerf-Tiny ResNet-8 "
-                    "../shared/data/models/mlperf_tiny/pretrainedResnet.tflite); needs --distill > 0")
-    ap.add_argument("--init", default="", help="warm start: a checkpoint (.pt) whose model weights start this run")
-    ap.add_argument("--no-resume", action="store_true", help="start over instead of resuming from the checkpoint")
+    ap.add_argument(
+        "--teacher",
+        default="",
+        help=".tflite teacher for distillation (e.g. the MLPerf-Tiny ResNet-8 "
+        "../shared/data/models/mlperf_tiny/pretrainedResnet.tflite); needs --distill > 0",
+    )
+    ap.add_argument(
+        "--init", default="", help="warm start: a checkpoint (.pt) whose model weights start this run"
+    )
+    ap.add_argument(
+        "--no-resume", action="store_true", help="start over instead of resuming from the checkpoint"
+    )
     ap.add_argument("--export-only", action="store_true", help="skip training; export the last checkpoint")
     args = ap.parse_args(argv)
 
@@ -68,8 +86,15 @@ def main(argv=None) -> int:
     torch.manual_seed(args.seed)
     train_data, test_data = load_cifar10(args.data)
     model = QNet("nqe-1mb", (32, 32, 3), SPEC, classes=10)
-    cfg = TrainConfig(plan(args), out_dir=args.out, batch_size=args.batch_size, seed=args.seed,
-                      weight_decay=1e-2, augment=True, distill=args.distill)
+    cfg = TrainConfig(
+        plan(args),
+        out_dir=args.out,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        weight_decay=1e-2,
+        augment=True,
+        distill=args.distill,
+    )
     if args.init and not (Path(args.out) / "ckpt.pt").is_file():
         model.load_state_dict(torch.load(args.init, weights_only=False)["model"])
     if not args.export_only:
@@ -84,10 +109,17 @@ def main(argv=None) -> int:
         model.set_stage("fused")
     from edge_sdk.train.publish import publish  # imported late: training may run while it is edited
 
-    publish(model, Path(args.out), Path(args.firmware), test_data, name="cifar10_nqe_1mb",
-            data_desc="CIFAR-10: 20,000 JPEG-degraded training images (x_jpeg) + 7,897 pixel-exact (x_exact) "
-                      "with random crop (pad 4) and horizontal flip; test: the 1,000 pixel-exact test images",
-            command="nice -n 19 python tools/train_cifar10_nqe.py " + " ".join(argv if argv is not None else sys.argv[1:]))
+    publish(
+        model,
+        Path(args.out),
+        Path(args.firmware),
+        test_data,
+        name="cifar10_nqe_1mb",
+        data_desc="CIFAR-10: 20,000 JPEG-degraded training images (x_jpeg) + 7,897 pixel-exact (x_exact) "
+        "with random crop (pad 4) and horizontal flip; test: the 1,000 pixel-exact test images",
+        command="nice -n 19 python tools/train_cifar10_nqe.py "
+        + " ".join(argv if argv is not None else sys.argv[1:]),
+    )
     return 0
 
 

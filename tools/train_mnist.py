@@ -18,18 +18,26 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 SPEC = [
-    {"out": 32, "bits": 1}, {"op": "pool"},
-    {"out": 64, "bits": 1}, {"out": 64, "bits": 1}, {"op": "pool"},
-    {"out": 128, "bits": 1}, {"out": 128, "bits": 1, "k": 1, "raw": True},
+    {"out": 32, "bits": 1},
+    {"op": "pool"},
+    {"out": 64, "bits": 1},
+    {"out": 64, "bits": 1},
+    {"op": "pool"},
+    {"out": 128, "bits": 1},
+    {"out": 128, "bits": 1, "k": 1, "raw": True},
 ]
 
 
 def plan(args):
     from edge_sdk.train import Stage
 
-    return [Stage("float", args.float_epochs, args.lr), Stage("qweight", args.qweight_epochs, args.lr / 3),
-            Stage("calib", batches=20), Stage("qact", args.qact_epochs, args.lr / 3),
-            Stage("fused", args.fused_epochs, args.lr / 10)]
+    return [
+        Stage("float", args.float_epochs, args.lr),
+        Stage("qweight", args.qweight_epochs, args.lr / 3),
+        Stage("calib", batches=20),
+        Stage("qact", args.qact_epochs, args.lr / 3),
+        Stage("fused", args.fused_epochs, args.lr / 10),
+    ]
 
 
 def main(argv=None) -> int:
@@ -46,7 +54,9 @@ def main(argv=None) -> int:
     ap.add_argument("--qact-epochs", type=int, default=1)
     ap.add_argument("--fused-epochs", type=int, default=1)
     ap.add_argument("--distill", type=float, default=0.0, help="weight of distillation from the float stage")
-    ap.add_argument("--no-resume", action="store_true", help="start over instead of resuming from the checkpoint")
+    ap.add_argument(
+        "--no-resume", action="store_true", help="start over instead of resuming from the checkpoint"
+    )
     ap.add_argument("--export-only", action="store_true", help="skip training; export the last checkpoint")
     args = ap.parse_args(argv)
 
@@ -58,18 +68,34 @@ def main(argv=None) -> int:
     torch.manual_seed(args.seed)
     train_data, test_data = load_mnist(args.data)
     model = QNet("lightspeeur-2803", (28, 28, 1), SPEC, classes=10)
-    cfg = TrainConfig(plan(args), out_dir=args.out, batch_size=args.batch_size, seed=args.seed,
-                      weight_decay=1e-4, augment=True, aug_pad=2, aug_flip=False, distill=args.distill)
+    cfg = TrainConfig(
+        plan(args),
+        out_dir=args.out,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        weight_decay=1e-4,
+        augment=True,
+        aug_pad=2,
+        aug_flip=False,
+        distill=args.distill,
+    )
     if not args.export_only:
         train(model, train_data, test_data, cfg, resume=not args.no_resume)
     else:
         model.load_state_dict(torch.load(Path(args.out) / "ckpt.pt", weights_only=False)["model"])
     from edge_sdk.train.publish import publish
 
-    publish(model, Path(args.out), Path(args.firmware), test_data, name="mnist_lightspeeur_1bit",
-            data_desc="MNIST (shared/data/mnist/mnist.npz, pixel-exact): 60,000 training images with random shifts "
-                      "of up to 2 pixels (zero padding); test: the 10,000 test images.",
-            command="nice -n 19 python tools/train_mnist.py " + " ".join(argv if argv is not None else sys.argv[1:]))
+    publish(
+        model,
+        Path(args.out),
+        Path(args.firmware),
+        test_data,
+        name="mnist_lightspeeur_1bit",
+        data_desc="MNIST (shared/data/mnist/mnist.npz, pixel-exact): 60,000 training images with random shifts "
+        "of up to 2 pixels (zero padding); test: the 10,000 test images.",
+        command="nice -n 19 python tools/train_mnist.py "
+        + " ".join(argv if argv is not None else sys.argv[1:]),
+    )
     return 0
 
 

@@ -18,5 +18,13 @@ from .importer import ImportedModel, import_tflite
 from .options import ConvertOptions
 from .report import ConversionReport
 
-__all__ = ["ConversionReport", "ConversionResult", "ConvertOptions", "ImportedModel", "convert", "convert_detailed",
-           "convert_network", "import_tflite"]
+__all__ = [
+    "ConversionReport",
+    "ConversionResult",
+    "ConvertOptions",
+    "ImportedModel",
+    "convert",
+    "convert_detailed",
+    "convert_network",
+    "import_tflite",
+]

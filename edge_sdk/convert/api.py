@@ -77,8 +77,10 @@ def _bits(plan: Plan, g, caps: dict, p: ChipProfile, opts: ConvertOptions) -> di
         b = bits[pl.name]
         p.mode(b)  # ProfileError names the modes the profile has
         if b < pl.min_bits:
-            raise ConversionError(f"layer {pl.name} carries one-hot copy kernels and needs >= {pl.min_bits} bits "
-                                  f"(binary codes have no zero); asked for {b}")
+            raise ConversionError(
+                f"layer {pl.name} carries one-hot copy kernels and needs >= {pl.min_bits} bits "
+                f"(binary codes have no zero); asked for {b}"
+            )
     return bits
 
 
@@ -95,11 +97,19 @@ def _output_meaning(imported: ImportedModel, opts: ConvertOptions) -> str:
         return opts.output_meaning
     last = imported.graph.producer(imported.graph.output)
     return {"softmax": "class probabilities (softmax)", "dense": "class logits"}.get(
-        last.op if last else "", "feature map")
+        last.op if last else "", "feature map"
+    )
 
 
-def metadata(imported: ImportedModel, net: Network, plan: Plan, placements: list[Placement],
-             opts: ConvertOptions, calib_info: dict, prep: Optional[InputPrep] = None) -> dict[str, Any]:
+def metadata(
+    imported: ImportedModel,
+    net: Network,
+    plan: Plan,
+    placements: list[Placement],
+    opts: ConvertOptions,
+    calib_info: dict,
+    prep: Optional[InputPrep] = None,
+) -> dict[str, Any]:
     from .. import __version__
 
     g = imported.graph
@@ -108,26 +118,49 @@ def metadata(imported: ImportedModel, net: Network, plan: Plan, placements: list
     opt_dict["labels"] = None if opts.labels is None else f"{len(labels)} labels"
     return {
         "model_name": imported.name,
-        "input": {"shape": list(net.input_shape), "model_shape": list(g.shape(g.input)), "dtype": "uint8",
-                  "layout": "HWC", "color": opts.color, "resize": "bilinear to model_shape",
-                  **(prep or InputPrep()).to_dict(),
-                  "normalization": {"scale": np.asarray(g.input_scale).tolist(),
-                                    "offset": np.asarray(g.input_offset).tolist(),
-                                    "meaning": "the model's real input = pixel * scale + offset"},
-                  "chip_conversion": net.profile.input_conversion},
-        "output": {"meaning": _output_meaning(imported, opts), "shape": list(g.shape(g.output)),
-                   "labels": labels},
-        "provenance": {"source_model": imported.name, "source_sha256": imported.sha256,
-                       "converter": "edge_sdk.convert", "converter_version": __version__, "options": opt_dict,
-                       "calibration": calib_info},
+        "input": {
+            "shape": list(net.input_shape),
+            "model_shape": list(g.shape(g.input)),
+            "dtype": "uint8",
+            "layout": "HWC",
+            "color": opts.color,
+            "resize": "bilinear to model_shape",
+            **(prep or InputPrep()).to_dict(),
+            "normalization": {
+                "scale": np.asarray(g.input_scale).tolist(),
+                "offset": np.asarray(g.input_offset).tolist(),
+                "meaning": "the model's real input = pixel * scale + offset",
+            },
+            "chip_conversion": net.profile.input_conversion,
+        },
+        "output": {
+            "meaning": _output_meaning(imported, opts),
+            "shape": list(g.shape(g.output)),
+            "labels": labels,
+        },
+        "provenance": {
+            "source_model": imported.name,
+            "source_sha256": imported.sha256,
+            "converter": "edge_sdk.convert",
+            "converter_version": __version__,
+            "options": opt_dict,
+            "calibration": calib_info,
+        },
         "partition": placement_rows(placements, plan),
         "quant": quant_metadata(plan, g),
     }
 
 
-def convert_detailed(model: ModelSource, *, profile: Union[str, ChipProfile] = "lightspeeur-2803",
-                     calib: Any = None, calib_limit: Optional[int] = None, sqnr: bool = True,
-                     progress: bool = False, **options: Any) -> ConversionResult:
+def convert_detailed(
+    model: ModelSource,
+    *,
+    profile: Union[str, ChipProfile] = "lightspeeur-2803",
+    calib: Any = None,
+    calib_limit: Optional[int] = None,
+    sqnr: bool = True,
+    progress: bool = False,
+    **options: Any,
+) -> ConversionResult:
     """Convert and keep everything: the network, the report, the imported model and the plan."""
     opts = ConvertOptions.from_kwargs(**options)
     p = load_profile(profile)
@@ -141,8 +174,16 @@ def convert_detailed(model: ModelSource, *, profile: Union[str, ChipProfile] = "
         g = g.copy()  # the planner adds the dithered frame tensor
         imported = ImportedModel(g, imported.raw_graph, imported.raw, imported.source, imported.name)
     placements = partition(g, p)
-    plan = make_plan(g, placements, p, residual=opts.residual, relu6_cap=opts.relu6_cap,
-                     act_pieces=opts.act_pieces, piece_split=opts.piece_split, input_dither=opts.input_dither)
+    plan = make_plan(
+        g,
+        placements,
+        p,
+        residual=opts.residual,
+        relu6_cap=opts.relu6_cap,
+        act_pieces=opts.act_pieces,
+        piece_split=opts.piece_split,
+        input_dither=opts.input_dither,
+    )
     hp = host_padding(g, plan, p)
     prep = InputPrep(hp, opts.input_dither)
     x = None if calib is None else load_images(calib, g.shape(g.input), limit=calib_limit)
@@ -150,16 +191,36 @@ def convert_detailed(model: ModelSource, *, profile: Union[str, ChipProfile] = "
         caps = model_caps(g, plan)
         calib_info = {"images": 0, "method": "model ranges"}
     else:
-        caps = calibrate(g, plan, x, levels=p.act_max, method=opts.calib_method, percentile=opts.percentile,
-                         batch=opts.calib_batch, per_channel=opts.per_channel_caps and p.weight_scale == "per_kernel",
-                         progress=prog)
-        calib_info = {"images": int(len(x)), "sha256": images_sha256(x), "method": opts.calib_method,
-                      "percentile": opts.percentile}
+        caps = calibrate(
+            g,
+            plan,
+            x,
+            levels=p.act_max,
+            method=opts.calib_method,
+            percentile=opts.percentile,
+            batch=opts.calib_batch,
+            per_channel=opts.per_channel_caps and p.weight_scale == "per_kernel",
+            progress=prog,
+        )
+        calib_info = {
+            "images": int(len(x)),
+            "sha256": images_sha256(x),
+            "method": opts.calib_method,
+            "percentile": opts.percentile,
+        }
     bits = _bits(plan, g, caps, p, opts)
     recon = None
     if opts.reconstruct and x is not None:
-        recon = Reconstructor(g, plan, x[:opts.recon_images], p, ridge=opts.recon_ridge, max_rows=opts.recon_rows,
-                              seed=opts.seed, prep=prep)
+        recon = Reconstructor(
+            g,
+            plan,
+            x[: opts.recon_images],
+            p,
+            ridge=opts.recon_ridge,
+            max_rows=opts.recon_rows,
+            seed=opts.seed,
+            prep=prep,
+        )
     shape = prep.apply(np.zeros((1,) + tuple(g.shape(g.input)), np.uint8)).shape[1:]
     lowered = lower_chip(g, plan, caps, bits, p, opts.weight_method, recon, shape, progress=prog)
     net = lowered.network
@@ -167,20 +228,35 @@ def convert_detailed(model: ModelSource, *, profile: Union[str, ChipProfile] = "
     net.validate()
     net.schedule = compute_schedule(net)
     net.metadata = metadata(imported, net, plan, placements, opts, calib_info, prep)
-    sq = layer_sqnr(g, plan, net, x[:SQNR_IMAGES], progress=prog, prep=prep) if (sqnr and x is not None) else {}
-    report = build_report(net, plan, placements, sq, imported.name, plan.notes + lowered.notes, calib_info,
-                          opts.to_dict())
+    sq = (
+        layer_sqnr(g, plan, net, x[:SQNR_IMAGES], progress=prog, prep=prep)
+        if (sqnr and x is not None)
+        else {}
+    )
+    report = build_report(
+        net, plan, placements, sq, imported.name, plan.notes + lowered.notes, calib_info, opts.to_dict()
+    )
     return ConversionResult(net, report, imported, plan, placements)
 
 
-def convert_network(model: ModelSource, *, profile: Union[str, ChipProfile] = "lightspeeur-2803",
-                    calib: Any = None, **options: Any) -> Network:
+def convert_network(
+    model: ModelSource,
+    *,
+    profile: Union[str, ChipProfile] = "lightspeeur-2803",
+    calib: Any = None,
+    **options: Any,
+) -> Network:
     """The validated, scheduled integer Network with its metadata."""
     return convert_detailed(model, profile=profile, calib=calib, sqnr=False, **options).network
 
 
-def convert(model: ModelSource, *, profile: Union[str, ChipProfile] = "lightspeeur-2803", calib: Any = None,
-            **options: Any) -> bytes:
+def convert(
+    model: ModelSource,
+    *,
+    profile: Union[str, ChipProfile] = "lightspeeur-2803",
+    calib: Any = None,
+    **options: Any,
+) -> bytes:
     """Firmware image bytes: ``write_firmware(convert_network(...))``."""
     from ..firmware import write_firmware
 

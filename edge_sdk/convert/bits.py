@@ -34,7 +34,9 @@ class LayerCost:
 
 def memory_bits(pl: PlannedLayer, in_channels: int, bits: int, p: ChipProfile) -> int:
     per_out = (in_channels // pl.conv_groups) * pl.kernel * pl.kernel
-    scalars = pl.channels * (in_channels // pl.conv_groups) * p.scalar_bits if p.weight_scale == "per_kernel" else 0
+    scalars = (
+        pl.channels * (in_channels // pl.conv_groups) * p.scalar_bits if p.weight_scale == "per_kernel" else 0
+    )
     return pl.channels * per_out * bits + scalars + pl.channels * p.bias_bits
 
 
@@ -46,7 +48,9 @@ def integer_domain(g: Graph, plan: Plan, caps: dict[str, float], p: ChipProfile)
     for pl in plan.layers:
         resolve_scales(pl, plan, caps, p)
         src = inp if pl.src[0] < 0 else maps[pl.src[0]]
-        scale = np.concatenate([grp.scale if grp.scale is not None else np.ones(grp.channels) for grp in pl.groups])
+        scale = np.concatenate(
+            [grp.scale if grp.scale is not None else np.ones(grp.channels) for grp in pl.groups]
+        )
         if pl.op == "conv":
             w, b = assemble(pl, src.groups, len(src.scale))
             w, _ = code_domain(pl, w, b, src)
@@ -100,6 +104,8 @@ def allocate(costs: list[LayerCost], budget: int) -> dict[str, int]:
                 best = (score, c.name, lo)
         if best is None:
             floor = sum(c.memory[c.modes[-1]] for c in costs)
-            raise ConversionError(f"weight budget {budget} bits cannot be met: the narrowest modes need {floor} bits")
+            raise ConversionError(
+                f"weight budget {budget} bits cannot be met: the narrowest modes need {floor} bits"
+            )
         chosen[best[1]] = best[2]
     return chosen

@@ -59,9 +59,18 @@ def batch_stat(v: np.ndarray, method: str, percentile: float, levels: int, per_c
     return _mse_cap(v, levels)
 
 
-def calibrate(graph: Graph, plan: Plan, pixels: np.ndarray, *, levels: int, method: str = "percentile",
-              percentile: float = 99.0, batch: int = 50, per_channel: bool = False,
-              progress: Optional[Callable] = None) -> dict[str, Any]:
+def calibrate(
+    graph: Graph,
+    plan: Plan,
+    pixels: np.ndarray,
+    *,
+    levels: int,
+    method: str = "percentile",
+    percentile: float = 99.0,
+    batch: int = 50,
+    per_channel: bool = False,
+    progress: Optional[Callable] = None,
+) -> dict[str, Any]:
     """Caps of the calibrated groups, keyed by group key (arrays per channel where allowed)."""
     if method not in METHODS:
         raise ConversionError(f"unknown calibration method {method!r}; choose one of {METHODS}")
@@ -72,10 +81,11 @@ def calibrate(graph: Graph, plan: Plan, pixels: np.ndarray, *, levels: int, meth
     stats: dict[str, list] = {g.cal_key: [] for g in groups}
     starts = range(0, len(pixels), batch)
     for start in progress(starts, desc="calibrate", unit="batch") if progress else starts:
-        env = run_graph(graph, pixels_to_real(graph, pixels[start:start + batch]), keep=needed)
+        env = run_graph(graph, pixels_to_real(graph, pixels[start : start + batch]), keep=needed)
         for g in groups:
-            stats[g.cal_key].append(batch_stat(g.ref.evaluate(env), method, percentile, levels,
-                                           per_channel and not g.uniform))
+            stats[g.cal_key].append(
+                batch_stat(g.ref.evaluate(env), method, percentile, levels, per_channel and not g.uniform)
+            )
     caps: dict[str, Any] = {}
     for key, values in stats.items():
         cap = np.mean(values, axis=0) if method == "mse" else np.max(values, axis=0)
@@ -96,7 +106,9 @@ def model_caps(graph: Graph, plan: Plan) -> dict[str, float]:
         info = graph.tensors.get(terms[0][1]) if len(terms) == 1 else None
         if info is None or info.scale is None or info.dtype not in ("uint8", "int8"):
             what = "a partial sum" if info is None else f"tensor {info.name!r} (not quantized)"
-            raise ConversionError(f"group {g.key}: {what} has no range in the model; calibration images needed")
+            raise ConversionError(
+                f"group {g.key}: {what} has no range in the model; calibration images needed"
+            )
         qmin, qmax = (0, 255) if info.dtype == "uint8" else (-128, 127)
         scale, zp = float(info.scale[0]), float(info.zero_point[0])
         cap = (qmax - zp) * scale if terms[0][2] >= 0 else (zp - qmin) * scale

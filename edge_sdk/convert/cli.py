@@ -48,8 +48,14 @@ def cmd_convert(args: argparse.Namespace) -> int:
     from ..firmware import write_firmware
     from .api import convert_detailed
 
-    result = convert_detailed(args.model, profile=args.profile, calib=args.calib, calib_limit=args.calib_limit,
-                              progress=not args.quiet and sys.stderr.isatty(), **_options(args))
+    result = convert_detailed(
+        args.model,
+        profile=args.profile,
+        calib=args.calib,
+        calib_limit=args.calib_limit,
+        progress=not args.quiet and sys.stderr.isatty(),
+        **_options(args),
+    )
     data = write_firmware(result.network)
     Path(args.output).write_bytes(data)
     report = result.report
@@ -66,16 +72,25 @@ def cmd_convert(args: argparse.Namespace) -> int:
 def cmd_verify(args: argparse.Namespace) -> int:
     from .verify import verify
 
-    result = verify(args.image, args.data, reference=args.reference, backend=args.backend, limit=args.limit,
-                    jump_db=args.jump_db)
+    result = verify(
+        args.image,
+        args.data,
+        reference=args.reference,
+        backend=args.backend,
+        limit=args.limit,
+        jump_db=args.jump_db,
+    )
     print(json.dumps(result.to_dict(), indent=2) if args.json else result.summary())
     return 0
 
 
 def register_cli(subparsers: Any) -> None:
     """Add the `convert` and `verify` subcommands."""
-    p = subparsers.add_parser("convert", help="convert a .tflite model into a firmware image",
-                              description="Convert a .tflite model for a chip profile; prints the report.")
+    p = subparsers.add_parser(
+        "convert",
+        help="convert a .tflite model into a firmware image",
+        description="Convert a .tflite model for a chip profile; prints the report.",
+    )
     p.add_argument("model", help=".tflite model (float32 or int8/uint8)")
     p.add_argument("-p", "--profile", default="lightspeeur-2803", help="chip profile id or profile JSON path")
     p.add_argument("-o", "--output", required=True, help="firmware image to write (.edgefw)")
@@ -88,14 +103,21 @@ def register_cli(subparsers: Any) -> None:
     p.add_argument("--name", help="model name stored in the image (default: the file name)")
     p.add_argument("--json", help="write the report as JSON to this file")
     p.add_argument("--plot", help="write a PNG plot of the report (needs matplotlib)")
-    p.add_argument("--set", action="append", metavar="KEY=VALUE",
-                   help="any other conversion option (docs/converter.md), e.g. --set calib_method=mse")
+    p.add_argument(
+        "--set",
+        action="append",
+        metavar="KEY=VALUE",
+        help="any other conversion option (docs/converter.md), e.g. --set calib_method=mse",
+    )
     p.add_argument("--quiet", action="store_true", help="no report, no progress bars")
     p.set_defaults(func=cmd_convert)
 
-    v = subparsers.add_parser("verify", help="compare a firmware image with its reference model",
-                              description="Emulator vs reference on the same inputs: top-1 agreement, accuracy, "
-                                          "per-layer SQNR and the first layer where the error jumps.")
+    v = subparsers.add_parser(
+        "verify",
+        help="compare a firmware image with its reference model",
+        description="Emulator vs reference on the same inputs: top-1 agreement, accuracy, "
+        "per-layer SQNR and the first layer where the error jumps.",
+    )
     v.add_argument("image", help="firmware image (.edgefw)")
     v.add_argument("--reference", help="the .tflite the image was converted from")
     v.add_argument("--data", required=True, help=".npz with x [, y], file.npz:key, folder or image file")

@@ -38,13 +38,16 @@ def _check(x: np.ndarray, shape: tuple[int, int, int], what: str) -> np.ndarray:
     if x.ndim == 3:
         x = x[None]
     if x.dtype != np.uint8 or x.ndim != 4 or tuple(x.shape[1:]) != tuple(shape):
-        raise InputError(f"{what}: expected uint8 images of shape (N, {shape[0]}, {shape[1]}, {shape[2]}), "
-                         f"found {x.dtype} {x.shape}")
+        raise InputError(
+            f"{what}: expected uint8 images of shape (N, {shape[0]}, {shape[1]}, {shape[2]}), "
+            f"found {x.dtype} {x.shape}"
+        )
     return x
 
 
-def load_images(source, shape: tuple[int, int, int], *, limit: Optional[int] = None,
-                with_labels: bool = False):
+def load_images(
+    source, shape: tuple[int, int, int], *, limit: Optional[int] = None, with_labels: bool = False
+):
     """Images (N, H, W, C) uint8 [and labels or None] from an array, .npz, folder or image file."""
     labels = None
     if isinstance(source, np.ndarray):

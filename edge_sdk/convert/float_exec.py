@@ -17,15 +17,16 @@ from ..errors import ConversionError
 from .graph import Graph, Node, apply_act
 
 
-def _windows(xp: np.ndarray, k: tuple[int, int], s: tuple[int, int], d: tuple[int, int],
-             out_hw: tuple[int, int]) -> np.ndarray:
+def _windows(
+    xp: np.ndarray, k: tuple[int, int], s: tuple[int, int], d: tuple[int, int], out_hw: tuple[int, int]
+) -> np.ndarray:
     """(N, Ho, Wo, kh*kw, C): every kernel tap's strided view, stacked."""
     ho, wo = out_hw
     taps = []
     for ky in range(k[0]):
         for kx in range(k[1]):
             y0, x0 = ky * d[0], kx * d[1]
-            taps.append(xp[:, y0: y0 + (ho - 1) * s[0] + 1: s[0], x0: x0 + (wo - 1) * s[1] + 1: s[1], :])
+            taps.append(xp[:, y0 : y0 + (ho - 1) * s[0] + 1 : s[0], x0 : x0 + (wo - 1) * s[1] + 1 : s[1], :])
     return np.stack(taps, axis=3)
 
 
@@ -33,8 +34,15 @@ def out_size(size: int, k: int, s: int, d: int, lo: int, hi: int) -> int:
     return (size + lo + hi - ((k - 1) * d + 1)) // s + 1
 
 
-def conv2d(x: np.ndarray, w: np.ndarray, b: np.ndarray, stride: tuple[int, int], pad: tuple[int, int, int, int],
-           groups: int, dilation: tuple[int, int] = (1, 1)) -> np.ndarray:
+def conv2d(
+    x: np.ndarray,
+    w: np.ndarray,
+    b: np.ndarray,
+    stride: tuple[int, int],
+    pad: tuple[int, int, int, int],
+    groups: int,
+    dilation: tuple[int, int] = (1, 1),
+) -> np.ndarray:
     """Grouped 2-D convolution: x (N, H, W, C), w (O, C/groups, kh, kw) -> (N, Ho, Wo, O), in x's dtype."""
     n, h, wd, c = x.shape
     o, ig, kh, kw = w.shape
@@ -55,8 +63,8 @@ def conv2d(x: np.ndarray, w: np.ndarray, b: np.ndarray, stride: tuple[int, int],
         go = o // groups
         parts = []
         for g in range(groups):
-            mat = cols[..., g * ig:(g + 1) * ig].reshape(n * ho * wo, kh * kw * ig)
-            parts.append(mat @ w[g * go:(g + 1) * go].transpose(2, 3, 1, 0).reshape(kh * kw * ig, go))
+            mat = cols[..., g * ig : (g + 1) * ig].reshape(n * ho * wo, kh * kw * ig)
+            parts.append(mat @ w[g * go : (g + 1) * go].transpose(2, 3, 1, 0).reshape(kh * kw * ig, go))
         y = np.concatenate(parts, axis=-1)
     return (y.reshape(n, ho, wo, o) + b).astype(x.dtype, copy=False)  # float64 in: exact integer sums
 
@@ -113,8 +121,12 @@ def _run_node(node: Node, xs: list[np.ndarray]) -> np.ndarray:
     return apply_act(y.astype(np.float32, copy=False), node.act)
 
 
-def run_graph(graph: Graph, x: np.ndarray, keep: Optional[Iterable[int]] = None,
-              hook: Optional[Callable[[Node, np.ndarray], None]] = None) -> dict[int, np.ndarray]:
+def run_graph(
+    graph: Graph,
+    x: np.ndarray,
+    keep: Optional[Iterable[int]] = None,
+    hook: Optional[Callable[[Node, np.ndarray], None]] = None,
+) -> dict[int, np.ndarray]:
     """Run the graph on a real-valued batch x (N, *input_shape).
 
     Returns the output tensor plus every tensor in ``keep`` (all tensors when
@@ -128,7 +140,8 @@ def run_graph(graph: Graph, x: np.ndarray, keep: Optional[Iterable[int]] = None,
             last_use[t] = i
     for i, node in enumerate(graph.nodes):
         env[node.output] = _run_node(node, [env[t] for t in node.inputs]).reshape(
-            (-1,) + tuple(graph.shape(node.output)))
+            (-1,) + tuple(graph.shape(node.output))
+        )
         if hook is not None:
             hook(node, env[node.output])
         if wanted is not None:  # free what nobody needs any more
@@ -140,11 +153,13 @@ def run_graph(graph: Graph, x: np.ndarray, keep: Optional[Iterable[int]] = None,
 
 def pixels_to_real(graph: Graph, pixels: np.ndarray) -> np.ndarray:
     """uint8 pixel frames -> the model's real input values (the model's own input normalization)."""
-    return (pixels.astype(np.float32) * np.float32(graph.input_scale) + np.float32(graph.input_offset))
+    return pixels.astype(np.float32) * np.float32(graph.input_scale) + np.float32(graph.input_offset)
 
 
 def run_pixels(graph: Graph, pixels: np.ndarray, batch: int = 64) -> np.ndarray:
     """The graph output for uint8 frames, in batches (float32)."""
-    outs = [run_graph(graph, pixels_to_real(graph, pixels[i:i + batch]), keep=())[graph.output]
-            for i in range(0, len(pixels), batch)]
+    outs = [
+        run_graph(graph, pixels_to_real(graph, pixels[i : i + batch]), keep=())[graph.output]
+        for i in range(0, len(pixels), batch)
+    ]
     return np.concatenate(outs) if outs else np.zeros((0,) + graph.shape(graph.output), np.float32)

@@ -106,9 +106,19 @@ class Graph:
     def copy(self) -> Graph:
         """A structural copy: new node objects and attr dicts (arrays are shared, never mutated in place)."""
         nodes = [Node(n.op, list(n.inputs), n.output, dict(n.attrs), n.source, n.name) for n in self.nodes]
-        return Graph(dict(self.tensors), nodes, self.input, self.output, self.name, self.input_dtype,
-                     self.input_scale, self.input_offset, self.output_dtype, self.output_scale,
-                     self.output_zero_point)
+        return Graph(
+            dict(self.tensors),
+            nodes,
+            self.input,
+            self.output,
+            self.name,
+            self.input_dtype,
+            self.input_scale,
+            self.input_offset,
+            self.output_dtype,
+            self.output_scale,
+            self.output_zero_point,
+        )
 
     def new_tensor(self, shape: tuple[int, ...], name: str) -> int:
         tid = max(self.tensors) + 1 if self.tensors else 0
@@ -122,9 +132,13 @@ class Graph:
             extra = ""
             if node.op == "conv":
                 o, _, kh, kw = node.attrs["w"].shape
-                extra = f" {kh}x{kw}/{node.attrs['stride'][0]} g={node.attrs['groups']} pad={node.attrs['pad']}"
-            lines.append(f"{node.name:12s} {node.op:8s} {node.inputs}->{node.output} {self.shape(node.output)}"
-                         f"{extra} act={node.act}")
+                extra = (
+                    f" {kh}x{kw}/{node.attrs['stride'][0]} g={node.attrs['groups']} pad={node.attrs['pad']}"
+                )
+            lines.append(
+                f"{node.name:12s} {node.op:8s} {node.inputs}->{node.output} {self.shape(node.output)}"
+                f"{extra} act={node.act}"
+            )
         return lines
 
 

@@ -45,12 +45,20 @@ class ImportContext:
         if index not in self.graph.tensors:
             t = self.tensor(index)
             shape = t.shape[1:] if len(t.shape) >= 2 and t.shape[0] == 1 else t.shape
-            self.graph.tensors[index] = TensorInfo(tuple(shape), t.name, t.dtype.lower(), t.scale, t.zero_point)
+            self.graph.tensors[index] = TensorInfo(
+                tuple(shape), t.name, t.dtype.lower(), t.scale, t.zero_point
+            )
         return index
 
     def emit(self, op: RawOp, kind: str, inputs: list[int], attrs: dict) -> Node:
-        node = Node(kind, [self.ensure(i) for i in inputs], self.ensure(op.outputs[0]), attrs, op.op,
-                    f"{op.op.lower()}_{op.index}")
+        node = Node(
+            kind,
+            [self.ensure(i) for i in inputs],
+            self.ensure(op.outputs[0]),
+            attrs,
+            op.op,
+            f"{op.op.lower()}_{op.index}",
+        )
         self.graph.nodes.append(node)
         return node
 
@@ -70,8 +78,14 @@ def same_pads(size: int, kernel: int, stride: int, dilation: int = 1) -> tuple[i
     return total // 2, total - total // 2
 
 
-def _pads(op: RawOp, ctx: ImportContext, hw: tuple[int, int], k: tuple[int, int], s: tuple[int, int],
-          d: tuple[int, int] = (1, 1)) -> tuple[int, int, int, int]:
+def _pads(
+    op: RawOp,
+    ctx: ImportContext,
+    hw: tuple[int, int],
+    k: tuple[int, int],
+    s: tuple[int, int],
+    d: tuple[int, int] = (1, 1),
+) -> tuple[int, int, int, int]:
     if int(op.options.get("padding", 1)) == 1:  # VALID
         return (0, 0, 0, 0)
     top, bottom = same_pads(hw[0], k[0], s[0], d[0])
@@ -100,12 +114,21 @@ def h_conv2d(ctx: ImportContext, op: RawOp) -> None:
     if w.shape[1] != c:
         groups = c // w.shape[1]  # TFLite grouped conv: filter (O, kh, kw, C/groups)
         if groups * w.shape[1] != c:
-            raise ConversionError(f"{ctx.layer_name(op)}: filter depth {w.shape[1]} does not divide {c} channels")
+            raise ConversionError(
+                f"{ctx.layer_name(op)}: filter depth {w.shape[1]} does not divide {c} channels"
+            )
     else:
         groups = 1
     s, d = _strides(op), _dilation(op)
-    attrs = dict(w=np.ascontiguousarray(w, np.float32), b=_bias(ctx, op, w.shape[0]), stride=s,
-                 pad=_pads(op, ctx, (h, wd), w.shape[2:], s, d), groups=groups, dilation=d, act=_act(op, ctx))
+    attrs = dict(
+        w=np.ascontiguousarray(w, np.float32),
+        b=_bias(ctx, op, w.shape[0]),
+        stride=s,
+        pad=_pads(op, ctx, (h, wd), w.shape[2:], s, d),
+        groups=groups,
+        dilation=d,
+        act=_act(op, ctx),
+    )
     ctx.emit(op, "conv", [x], attrs)
 
 
@@ -115,15 +138,26 @@ def h_depthwise(ctx: ImportContext, op: RawOp) -> None:
     h, wd, c = ctx.graph.shape(x)
     w = f[0].transpose(2, 0, 1)[:, None]  # (C*mult, 1, kh, kw): output c*mult+m reads input c
     s, d = _strides(op), _dilation(op)
-    attrs = dict(w=np.ascontiguousarray(w, np.float32), b=_bias(ctx, op, w.shape[0]), stride=s,
-                 pad=_pads(op, ctx, (h, wd), w.shape[2:], s, d), groups=c, dilation=d, act=_act(op, ctx))
+    attrs = dict(
+        w=np.ascontiguousarray(w, np.float32),
+        b=_bias(ctx, op, w.shape[0]),
+        stride=s,
+        pad=_pads(op, ctx, (h, wd), w.shape[2:], s, d),
+        groups=c,
+        dilation=d,
+        act=_act(op, ctx),
+    )
     ctx.emit(op, "conv", [x], attrs)
 
 
 def h_fully_connected(ctx: ImportContext, op: RawOp) -> None:
     w = ctx.const(op.inputs[1], "weights", op)
-    ctx.emit(op, "dense", [op.inputs[0]], dict(w=np.ascontiguousarray(w, np.float32),
-                                               b=_bias(ctx, op, w.shape[0]), act=_act(op, ctx)))
+    ctx.emit(
+        op,
+        "dense",
+        [op.inputs[0]],
+        dict(w=np.ascontiguousarray(w, np.float32), b=_bias(ctx, op, w.shape[0]), act=_act(op, ctx)),
+    )
 
 
 def _binary(ctx: ImportContext, op: RawOp, kind: str) -> None:
@@ -132,19 +166,26 @@ def _binary(ctx: ImportContext, op: RawOp, kind: str) -> None:
     act = _act(op, ctx)
     if not any(consts):
         if kind != "add":
-            raise UnsupportedOpError(op.op, ctx.layer_name(op), "element-wise products of two feature maps "
-                                     "have no chip or host implementation")
+            raise UnsupportedOpError(
+                op.op,
+                ctx.layer_name(op),
+                "element-wise products of two feature maps have no chip or host implementation",
+            )
         if ctx.graph.shape(ctx.ensure(a)) != ctx.graph.shape(ctx.ensure(b)):
             raise UnsupportedOpError(op.op, ctx.layer_name(op), "broadcasting add of different shapes")
         ctx.emit(op, "add", [a, b], dict(act=act))
         return
     if all(consts):
-        raise UnsupportedOpError(op.op, ctx.layer_name(op), "constant folding of two constants is not supported")
+        raise UnsupportedOpError(
+            op.op, ctx.layer_name(op), "constant folding of two constants is not supported"
+        )
     x, c = (b, a) if consts[0] else (a, b)
     value = ctx.const(c, "operand", op)
     channels = ctx.graph.shape(ctx.ensure(x))[-1]
     if value.size not in (1, channels):
-        raise UnsupportedOpError(op.op, ctx.layer_name(op), f"constant of shape {value.shape} is not per-channel")
+        raise UnsupportedOpError(
+            op.op, ctx.layer_name(op), f"constant of shape {value.shape} is not per-channel"
+        )
     value = np.broadcast_to(value.reshape(-1), (channels,)).astype(np.float32)
     one, zero = np.ones(channels, np.float32), np.zeros(channels, np.float32)
     if kind == "sub" and consts[0]:
@@ -157,20 +198,29 @@ def _pool(ctx: ImportContext, op: RawOp, kind: str) -> None:
     x = ctx.ensure(op.inputs[0])
     k = (int(op.options["filterHeight"]), int(op.options["filterWidth"]))
     s = _strides(op)
-    ctx.emit(op, kind, [x], dict(k=k, stride=s, pad=_pads(op, ctx, ctx.graph.shape(x)[:2], k, s), act=_act(op, ctx)))
+    ctx.emit(
+        op,
+        kind,
+        [x],
+        dict(k=k, stride=s, pad=_pads(op, ctx, ctx.graph.shape(x)[:2], k, s), act=_act(op, ctx)),
+    )
 
 
 def h_mean(ctx: ImportContext, op: RawOp) -> None:
     axes = sorted(int(v) % 4 for v in np.atleast_1d(ctx.tensor(op.inputs[1]).data))
     if axes != [1, 2]:
-        raise UnsupportedOpError(op.op, ctx.layer_name(op), f"only the mean over H and W (axes 1, 2) is "
-                                 f"supported, found axes {axes}")
+        raise UnsupportedOpError(
+            op.op,
+            ctx.layer_name(op),
+            f"only the mean over H and W (axes 1, 2) is supported, found axes {axes}",
+        )
     ctx.emit(op, "gap", [op.inputs[0]], {})
 
 
 def _activation(kind: str) -> Callable[[ImportContext, RawOp], None]:
     def handler(ctx: ImportContext, op: RawOp) -> None:
         ctx.emit(op, "act", [op.inputs[0]], dict(act=kind))
+
     return handler
 
 
@@ -181,12 +231,21 @@ def h_pad(ctx: ImportContext, op: RawOp) -> None:
     if len(op.inputs) > 2 and op.inputs[2] >= 0:  # PADV2: the pad value must encode real 0
         value = ctx.tensor(op.inputs[2]).dequantized().reshape(-1)
         if value.size and abs(float(value[0])) > 1e-6:
-            raise UnsupportedOpError(op.op, ctx.layer_name(op), f"padding with the value {float(value[0])} (not 0)")
-    ctx.emit(op, "pad", [op.inputs[0]], dict(pads=(int(pads[1, 0]), int(pads[2, 0]), int(pads[1, 1]), int(pads[2, 1]))))
+            raise UnsupportedOpError(
+                op.op, ctx.layer_name(op), f"padding with the value {float(value[0])} (not 0)"
+            )
+    ctx.emit(
+        op,
+        "pad",
+        [op.inputs[0]],
+        dict(pads=(int(pads[1, 0]), int(pads[2, 0]), int(pads[1, 1]), int(pads[2, 1]))),
+    )
 
 
 def h_reshape(ctx: ImportContext, op: RawOp) -> None:
-    ctx.emit(op, "reshape", [op.inputs[0]], dict(shape=ctx.graph.tensors.get(ctx.ensure(op.outputs[0])).shape))
+    ctx.emit(
+        op, "reshape", [op.inputs[0]], dict(shape=ctx.graph.tensors.get(ctx.ensure(op.outputs[0])).shape)
+    )
 
 
 def h_softmax(ctx: ImportContext, op: RawOp) -> None:
@@ -235,16 +294,19 @@ def _input_affine(t: RawTensor) -> tuple[str, float, float]:
 def build_graph(raw: RawModel, name: str = "model") -> Graph:
     """Translate a parsed .tflite model into the canonical float graph (unsupported ops raise)."""
     if len(raw.inputs) != 1 or len(raw.outputs) != 1:
-        raise ConversionError(f"models with one input and one output are supported, found {len(raw.inputs)} "
-                              f"inputs and {len(raw.outputs)} outputs")
+        raise ConversionError(
+            f"models with one input and one output are supported, found {len(raw.inputs)} "
+            f"inputs and {len(raw.outputs)} outputs"
+        )
     graph = Graph({}, [], raw.inputs[0], raw.outputs[0], name)
     ctx = ImportContext(raw, graph)
     ctx.ensure(raw.inputs[0])
     for op in raw.ops:
         handler = HANDLERS.get(op.op)
         if handler is None:
-            raise UnsupportedOpError(op.op, ctx.layer_name(op), f"no converter handler (supported: "
-                                     f"{', '.join(sorted(HANDLERS))})")
+            raise UnsupportedOpError(
+                op.op, ctx.layer_name(op), f"no converter handler (supported: {', '.join(sorted(HANDLERS))})"
+            )
         handler(ctx, op)
     graph.input_dtype, graph.input_scale, graph.input_offset = _input_affine(raw.tensors[raw.inputs[0]])
     out = raw.tensors[raw.outputs[0]]

@@ -35,18 +35,25 @@ class ImportedModel:
             return pixels.astype(np.uint8)
         if dtype == "int8":
             return (pixels.astype(np.int16) - 128).astype(np.int8)
-        return (pixels.astype(np.float32) * np.float32(self.graph.input_scale)
-                + np.float32(self.graph.input_offset)).astype(np.float32)
+        return (
+            pixels.astype(np.float32) * np.float32(self.graph.input_scale)
+            + np.float32(self.graph.input_offset)
+        ).astype(np.float32)
 
     def litert_output(self, value: np.ndarray) -> np.ndarray:
         """A LiteRT output tensor -> real values (dequantized when the model's output is quantized)."""
         if self.graph.output_dtype in ("uint8", "int8"):
-            return ((value.astype(np.float32) - self.graph.output_zero_point) * self.graph.output_scale)
+            return (value.astype(np.float32) - self.graph.output_zero_point) * self.graph.output_scale
         return value.astype(np.float32)
 
 
-def import_tflite(model: Union[str, Path, bytes], *, name: Optional[str] = None,
-                  input_scale: Optional[Any] = None, input_offset: Optional[Any] = None) -> ImportedModel:
+def import_tflite(
+    model: Union[str, Path, bytes],
+    *,
+    name: Optional[str] = None,
+    input_scale: Optional[Any] = None,
+    input_offset: Optional[Any] = None,
+) -> ImportedModel:
     """Parse and canonicalize a .tflite model.
 
     ``input_scale``/``input_offset`` override the input normalization of float
@@ -59,10 +66,13 @@ def import_tflite(model: Union[str, Path, bytes], *, name: Optional[str] = None,
     raw = read_tflite(source)
     raw_graph = build_graph(raw, name)
     if input_scale is not None:
-        raw_graph.input_scale = np.asarray(input_scale, np.float32) if np.ndim(input_scale) else float(input_scale)
+        raw_graph.input_scale = (
+            np.asarray(input_scale, np.float32) if np.ndim(input_scale) else float(input_scale)
+        )
     if input_offset is not None:
-        raw_graph.input_offset = (np.asarray(input_offset, np.float32) if np.ndim(input_offset)
-                                  else float(input_offset))
+        raw_graph.input_offset = (
+            np.asarray(input_offset, np.float32) if np.ndim(input_offset) else float(input_offset)
+        )
     return ImportedModel(canonicalize(raw_graph), raw_graph, raw, source, name)
 
 

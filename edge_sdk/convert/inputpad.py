@@ -52,7 +52,9 @@ def host_padding(g: Graph, plan: Plan, p: ChipProfile) -> Optional[HostPad]:
     if not any(any(pad) for pad in pads):
         return None
     if len(pads) != 1 or any(pl.op != "conv" for pl in readers):
-        raise ConversionError("the input has an offset and its readers pad differently; cannot pad on the host")
+        raise ConversionError(
+            "the input has an offset and its readers pad differently; cannot pad on the host"
+        )
     pad = pads.pop()
     for pl in readers:
         pl.host_pad, pl.pad = pl.pad, (0, 0, 0, 0)
@@ -70,7 +72,7 @@ def pad_frames(frames: np.ndarray, hp: Optional[HostPad]) -> np.ndarray:
     t, left, _, _ = hp.pad
     out = np.empty((len(x),) + tuple(hp.shape), np.uint8)
     out[...] = np.asarray(hp.value, np.uint8)
-    out[:, t:t + x.shape[1], left:left + x.shape[2]] = x
+    out[:, t : t + x.shape[1], left : left + x.shape[2]] = x
     return out[0] if single else out
 
 
@@ -115,9 +117,12 @@ class InputPrep:
         return pad_frames(dither_frames(frames, self.dither), self.host_pad)
 
     def to_dict(self) -> dict:
-        return {"host_pad": self.host_pad.to_dict() if self.host_pad else None,
-                "dither": None if self.dither == 1 else {"factor": self.dither,
-                                                         "offsets": DITHER_OFFSETS.tolist()}}
+        return {
+            "host_pad": self.host_pad.to_dict() if self.host_pad else None,
+            "dither": None
+            if self.dither == 1
+            else {"factor": self.dither, "offsets": DITHER_OFFSETS.tolist()},
+        }
 
 
 def prep_from_metadata(metadata: dict) -> InputPrep:

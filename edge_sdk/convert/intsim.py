@@ -31,8 +31,14 @@ def _chip(net: Network, layer: Layer, xs: list[np.ndarray], weights: dict[str, n
         if w is None:
             w = integer_weights(layer.codes, layer.scalars, p.mode(layer.weight_bits)).astype(np.float64)
             weights[layer.name] = w
-        acc = conv2d(xs[0].astype(np.float64), w, layer.bias.astype(np.float64), (layer.stride, layer.stride),
-                     layer.pad, layer.groups)
+        acc = conv2d(
+            xs[0].astype(np.float64),
+            w,
+            layer.bias.astype(np.float64),
+            (layer.stride, layer.stride),
+            layer.pad,
+            layer.groups,
+        )
         acc = np.rint(acc).astype(np.int64)
     return requantize(acc, layer.shift, p, layer.output)
 
@@ -70,7 +76,7 @@ def outputs(net: Network, frames: np.ndarray, batch: int = 100) -> np.ndarray:
     cache: dict = {}
     res = []
     for i in range(0, len(frames), batch):
-        outs = simulate(net, frames[i:i + batch], cache)
+        outs = simulate(net, frames[i : i + batch], cache)
         last = outs[-1]
         if net.layers[-1].on_chip:
             last = last.astype(np.float32) * np.float32(net.layers[-1].out_scale)

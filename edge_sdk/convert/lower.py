@@ -78,13 +78,30 @@ def lower_add(pl: PlannedLayer, srcs: list[SourceMap], p: ChipProfile, in_shape:
     top = max(abs(r) for r in ratios)
     shift = int(np.clip(np.floor(np.log2(lim / top)) if top > 0 else p.shift_max, p.shift_min, p.shift_max))
     mults = tuple(int(np.clip(round_half_away(np.array(r * 2.0**shift)), -lim, lim)) for r in ratios)
-    return Layer(pl.name, "add", tuple(pl.src), tuple(in_shape), tuple(pl.out_shape), act_bits=p.activation_bits,
-                 shift=shift, mults=mults, out_scale=s_out)
+    return Layer(
+        pl.name,
+        "add",
+        tuple(pl.src),
+        tuple(in_shape),
+        tuple(pl.out_shape),
+        act_bits=p.activation_bits,
+        shift=shift,
+        mults=mults,
+        out_scale=s_out,
+    )
 
 
-def lower_chip(g: Graph, plan: Plan, caps: dict[str, float], bits: dict[str, int], p: ChipProfile,
-               method: str = "paper", recon=None, input_shape: Optional[tuple] = None,
-               progress: Optional[Callable] = None) -> Lowered:
+def lower_chip(
+    g: Graph,
+    plan: Plan,
+    caps: dict[str, float],
+    bits: dict[str, int],
+    p: ChipProfile,
+    method: str = "paper",
+    recon=None,
+    input_shape: Optional[tuple] = None,
+    progress: Optional[Callable] = None,
+) -> Lowered:
     """Lower every planned layer in order; ``recon`` (a recon.Reconstructor) refits convs to the chip's inputs."""
     inp = input_map(g, plan, p)
     input_shape = tuple(input_shape or g.shape(g.input))
@@ -107,8 +124,17 @@ def lower_chip(g: Graph, plan: Plan, caps: dict[str, float], bits: dict[str, int
             layer = res.layer
         elif pl.op == "maxpool":
             in_bits = 8 if pl.src[0] < 0 and p.input_conversion == "identity" else p.activation_bits
-            layer = Layer(pl.name, "maxpool", tuple(pl.src), in_shape, tuple(pl.out_shape), kernel=2, stride=2,
-                          act_bits=in_bits, out_scale=float(pl.groups[0].scale[0]))
+            layer = Layer(
+                pl.name,
+                "maxpool",
+                tuple(pl.src),
+                in_shape,
+                tuple(pl.out_shape),
+                kernel=2,
+                stride=2,
+                act_bits=in_bits,
+                out_scale=float(pl.groups[0].scale[0]),
+            )
             if pl.src[0] < 0 and np.any(inp.offset):
                 raise ConversionError(f"{pl.name}: max-pooling the network input needs a zero input offset")
         else:
@@ -116,7 +142,9 @@ def lower_chip(g: Graph, plan: Plan, caps: dict[str, float], bits: dict[str, int
         layers.append(layer)
         if recon is not None:
             recon.record(Network(p, input_shape, layers), i, layer)
-        maps.append(SourceMap(np.concatenate([grp.scale for grp in pl.groups]), np.zeros(pl.channels), pl.groups))
+        maps.append(
+            SourceMap(np.concatenate([grp.scale for grp in pl.groups]), np.zeros(pl.channels), pl.groups)
+        )
     out.network = Network(p, input_shape, layers)
     return out
 
@@ -136,12 +164,21 @@ def host_layers(plan: Plan, lowered: Lowered, recon=None) -> list[Layer]:
             layer = Layer(hl.name, "gap", (src,), shape, out_shape)
         elif hl.op == "dense":
             w, b = (hl.w, hl.b) if refit is None else refit
-            if ratio is not None and refit is None:  # dequantized with out_scale; per-channel scales fold into W
+            if (
+                ratio is not None and refit is None
+            ):  # dequantized with out_scale; per-channel scales fold into W
                 w = w * np.tile(ratio, w.shape[1] // len(ratio))[None, :]
             refit, ratio = None, None
             out_shape = (1, 1, w.shape[0])
-            layer = Layer(hl.name, "dense", (src,), shape, out_shape, dense_w=np.ascontiguousarray(w, np.float32),
-                          dense_b=np.asarray(b, np.float32))
+            layer = Layer(
+                hl.name,
+                "dense",
+                (src,),
+                shape,
+                out_shape,
+                dense_w=np.ascontiguousarray(w, np.float32),
+                dense_b=np.asarray(b, np.float32),
+            )
         else:
             out_shape = shape
             layer = Layer(hl.name, "softmax", (src,), shape, out_shape)
@@ -156,9 +193,11 @@ def _scale_ratio(plan: Plan, layer: Layer):
     if grp.scale is None or np.allclose(grp.scale, grp.scale[0]):
         return None
     ops = [h.op for h in plan.host]
-    if "dense" not in ops or any(op != "gap" for op in ops[:ops.index("dense")]):
-        raise ConversionError("per-channel caps on the chip output need a dense layer after it (or a gap and a "
-                              "dense) to absorb them; use per-tensor caps")
+    if "dense" not in ops or any(op != "gap" for op in ops[: ops.index("dense")]):
+        raise ConversionError(
+            "per-channel caps on the chip output need a dense layer after it (or a gap and a "
+            "dense) to absorb them; use per-tensor caps"
+        )
     return grp.scale / layer.out_scale
 
 
@@ -171,10 +210,18 @@ def quant_metadata(plan: Plan, g: Graph) -> list[dict[str, Any]]:
             scale = grp.scale if grp.scale is not None else np.zeros(grp.channels)
             uniform = bool(np.allclose(scale, scale[0]))
             name = g.tensors[grp.tensor].name if grp.tensor is not None else None
-            groups.append({"key": grp.key, "base": grp.base or grp.key, "tensor": name,
-                           "tensor_index": -1 if grp.tensor is None else int(grp.tensor),
-                           "channels": [grp.offset, grp.channels], "sign": grp.sign, "act": grp.act,
-                           "ref": [[float(c), int(t), int(s)] for c, t, s in grp.ref.terms],
-                           "scale": float(scale[0]) if uniform else [float(v) for v in scale]})
+            groups.append(
+                {
+                    "key": grp.key,
+                    "base": grp.base or grp.key,
+                    "tensor": name,
+                    "tensor_index": -1 if grp.tensor is None else int(grp.tensor),
+                    "channels": [grp.offset, grp.channels],
+                    "sign": grp.sign,
+                    "act": grp.act,
+                    "ref": [[float(c), int(t), int(s)] for c, t, s in grp.ref.terms],
+                    "scale": float(scale[0]) if uniform else [float(v) for v in scale],
+                }
+            )
         rows.append({"name": pl.name, "nodes": list(pl.nodes), "groups": groups})
     return rows

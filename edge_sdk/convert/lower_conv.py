@@ -67,7 +67,9 @@ def assemble(pl: PlannedLayer, groups: list[Group], in_channels: int) -> tuple[n
     return w, b
 
 
-def code_domain(pl: PlannedLayer, w: np.ndarray, b: np.ndarray, src: SourceMap) -> tuple[np.ndarray, np.ndarray]:
+def code_domain(
+    pl: PlannedLayer, w: np.ndarray, b: np.ndarray, src: SourceMap
+) -> tuple[np.ndarray, np.ndarray]:
     """Weights per input code (times each source channel's scale) and the bias with the input offset folded in."""
     if pl.conv_groups > 1:
         gi = w.shape[1]
@@ -88,21 +90,33 @@ def _single_mask(w: np.ndarray, decode: str) -> tuple[np.ndarray, np.ndarray]:
     return single, flat.sum(axis=-1)
 
 
-def per_kernel_conv(pl: PlannedLayer, w: np.ndarray, b: np.ndarray, s_out: np.ndarray, bits: int,
-                    p: ChipProfile, method: str) -> tuple[dict, np.ndarray, np.ndarray, list[str]]:
+def per_kernel_conv(
+    pl: PlannedLayer, w: np.ndarray, b: np.ndarray, s_out: np.ndarray, bits: int, p: ChipProfile, method: str
+) -> tuple[dict, np.ndarray, np.ndarray, list[str]]:
     mode = p.mode(bits)
     w2 = w / s_out[:, None, None, None]
     b2 = b / s_out
     codes, m = kernel_quant(w2, mode, method)
     single, single_v = _single_mask(w2, mode.decode)
     fp = fixed_point(codes, m, b2, mode, p, single, single_v, w2)
-    wq = levels_of(fp.codes.astype(np.int64), mode) * fp.scalars.astype(np.float64)[:, :, None, None] / 2.0**fp.shift
+    wq = (
+        levels_of(fp.codes.astype(np.int64), mode)
+        * fp.scalars.astype(np.float64)[:, :, None, None]
+        / 2.0**fp.shift
+    )
     fields = dict(codes=fp.codes, scalars=fp.scalars, bias=fp.bias, shift=fp.shift)
     return fields, w2, wq, fp.clipped
 
 
-def lower_conv_per_kernel(pl: PlannedLayer, src: SourceMap, in_shape: tuple, bits: int, p: ChipProfile,
-                          method: str, real: tuple | None = None) -> ConvResult:
+def lower_conv_per_kernel(
+    pl: PlannedLayer,
+    src: SourceMap,
+    in_shape: tuple,
+    bits: int,
+    p: ChipProfile,
+    method: str,
+    real: tuple | None = None,
+) -> ConvResult:
     """``real``: (W, b) w.r.t. real input values to use instead of the plan's (reconstruction)."""
     w, b = real if real is not None else assemble(pl, src.groups, in_shape[2])
     w, b = code_domain(pl, w, b, src)
@@ -112,8 +126,11 @@ def lower_conv_per_kernel(pl: PlannedLayer, src: SourceMap, in_shape: tuple, bit
         _, m = kernel_quant(w, mode, method)
         single, single_v = _single_mask(w, mode.decode)
         m = np.where(single, np.abs(single_v) / max(mode.max_level, 1), m)
-        unit = max(mode.max_level * float(m.max(initial=0)) / p.weight_int_max,
-                   float(np.abs(b).max(initial=0)) / ((1 << (p.bias_bits - 1)) - 1), 1e-30)
+        unit = max(
+            mode.max_level * float(m.max(initial=0)) / p.weight_int_max,
+            float(np.abs(b).max(initial=0)) / ((1 << (p.bias_bits - 1)) - 1),
+            1e-30,
+        )
         s_out = np.full(pl.channels, unit)
     else:
         s_out = np.concatenate([g.scale for g in pl.groups])
@@ -123,8 +140,15 @@ def lower_conv_per_kernel(pl: PlannedLayer, src: SourceMap, in_shape: tuple, bit
     return _result(pl, in_shape, bits, p, fields, s_out, w2, wq, clipped)
 
 
-def lower_conv_per_layer(pl: PlannedLayer, src: SourceMap, in_shape: tuple, bits: int, p: ChipProfile,
-                         method: str, real: tuple | None = None) -> ConvResult:
+def lower_conv_per_layer(
+    pl: PlannedLayer,
+    src: SourceMap,
+    in_shape: tuple,
+    bits: int,
+    p: ChipProfile,
+    method: str,
+    real: tuple | None = None,
+) -> ConvResult:
     s_in = src.scale
     if np.ptp(s_in) > 1e-6 * float(np.max(s_in)):
         raise ConversionError(f"layer {pl.name}: per-layer weight profiles need one input scale per layer")
@@ -144,19 +168,42 @@ def lower_conv_per_layer(pl: PlannedLayer, src: SourceMap, in_shape: tuple, bits
     bias = round_half_away(b / unit) + half
     clipped = ["bias"] if np.abs(bias).max(initial=0) > lim else []
     s_out = np.full(pl.channels, unit * 2.0**k)
-    fields = dict(codes=codes.astype(np.int8), scalars=None, bias=np.clip(bias, -lim, lim).astype(np.int32), shift=k)
+    fields = dict(
+        codes=codes.astype(np.int8), scalars=None, bias=np.clip(bias, -lim, lim).astype(np.int32), shift=k
+    )
     w2 = w * float(s_in[0]) / s_out[:, None, None, None]
     wq = levels_of(codes, mode) * unit / s_out[:, None, None, None]
     return _result(pl, in_shape, bits, p, fields, s_out, w2, wq, clipped)
 
 
-def _result(pl: PlannedLayer, in_shape: tuple, bits: int, p: ChipProfile, fields: dict, s_out: np.ndarray,
-            w2: np.ndarray, wq: np.ndarray, clipped: list[str]) -> ConvResult:
+def _result(
+    pl: PlannedLayer,
+    in_shape: tuple,
+    bits: int,
+    p: ChipProfile,
+    fields: dict,
+    s_out: np.ndarray,
+    w2: np.ndarray,
+    wq: np.ndarray,
+    clipped: list[str],
+) -> ConvResult:
     raw = pl.groups[0].act == "none"
-    layer = Layer(pl.name, "conv", tuple(pl.src), tuple(in_shape), tuple(pl.out_shape), kernel=pl.kernel,
-                  stride=pl.stride, pad=tuple(pl.pad), groups=pl.conv_groups, weight_bits=bits,
-                  act_bits=32 if raw else p.activation_bits, output="raw" if raw else "act",
-                  out_scale=float(s_out[0]), **fields)
+    layer = Layer(
+        pl.name,
+        "conv",
+        tuple(pl.src),
+        tuple(in_shape),
+        tuple(pl.out_shape),
+        kernel=pl.kernel,
+        stride=pl.stride,
+        pad=tuple(pl.pad),
+        groups=pl.conv_groups,
+        weight_bits=bits,
+        act_bits=32 if raw else p.activation_bits,
+        output="raw" if raw else "act",
+        out_scale=float(s_out[0]),
+        **fields,
+    )
     scales = [s_out[g.slice] for g in pl.groups]
     notes = [f"{pl.name}: clipped {c}" for c in clipped]
     return ConvResult(layer, scales, w2, wq, notes)

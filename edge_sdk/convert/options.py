@@ -15,7 +15,9 @@ class ConvertOptions:
     """Every knob of the converter (docs/converter.md explains each)."""
 
     bits: BitsSpec = None  # int for every layer, {"conv3": 2, "default": 5}, or "conv3=2,default=5"
-    budget_bits: Optional[int] = None  # weight memory budget (codes + scalars + biases), bits; picks bits per layer
+    budget_bits: Optional[int] = (
+        None  # weight memory budget (codes + scalars + biases), bits; picks bits per layer
+    )
     calib_method: str = "percentile"  # percentile | max | mse
     percentile: float = 99.9
     calib_batch: int = 50
@@ -46,7 +48,10 @@ class ConvertOptions:
             (self.weight_method in ("paper", "lloyd"), f"weight_method {self.weight_method!r}"),
             (self.residual in ("auto", "fold", "add"), f"residual {self.residual!r}"),
             (0 <= self.prune < 1, f"prune {self.prune} (a fraction 0..1)"),
-            (1 <= self.act_pieces <= 4 and 0 < self.piece_split < 1, "act_pieces must be 1..4, piece_split in (0, 1)"),
+            (
+                1 <= self.act_pieces <= 4 and 0 < self.piece_split < 1,
+                "act_pieces must be 1..4, piece_split in (0, 1)",
+            ),
             (self.input_dither in (1, 2), f"input_dither {self.input_dither} (1 or 2)"),
             (self.calib_batch >= 1 and self.recon_images >= 1, "calib_batch and recon_images must be >= 1"),
             (self.budget_bits is None or self.budget_bits > 0, "budget_bits must be positive"),

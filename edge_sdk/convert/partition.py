@@ -47,10 +47,12 @@ def chip_support(g: Graph, node: Node, profile: ChipProfile) -> Optional[str]:
         return None if node.act in ("none", "relu") else f"max-pool with fused {node.act}"
     if node.op == "add":
         return None if "add" in profile.ops else f"profile {profile.id} has no add"
-    return {"avgpool": "local average pooling (only a global average pool can run on the host)",
-            "affine": "a per-channel scale/shift that could not be folded into a convolution",
-            "pad": "padding that could not be fused into a convolution",
-            "act": f"standalone {node.act} activation that could not be fused"}.get(node.op, f"op {node.op}")
+    return {
+        "avgpool": "local average pooling (only a global average pool can run on the host)",
+        "affine": "a per-channel scale/shift that could not be folded into a convolution",
+        "pad": "padding that could not be fused into a convolution",
+        "act": f"standalone {node.act} activation that could not be fused",
+    }.get(node.op, f"op {node.op}")
 
 
 def _conv_support(g: Graph, node: Node, profile: ChipProfile) -> Optional[str]:
@@ -99,16 +101,26 @@ def partition(g: Graph, profile: ChipProfile) -> list[Placement]:
             continue
         if host_why is not None:
             if not placements:
-                raise UnsupportedOpError(node.source, node.name, "the first op must run on the chip; the host "
-                                         f"only finishes a network ({host_why})")
+                raise UnsupportedOpError(
+                    node.source,
+                    node.name,
+                    f"the first op must run on the chip; the host only finishes a network ({host_why})",
+                )
             host_since = host_since or node
             placements.append(Placement(node, "host", host_why))
             continue
         if host_since is not None and why_not is None:
-            raise UnsupportedOpError(node.source, node.name, f"a chip op after the host part began at "
-                                     f"{host_since.name} ({host_since.op}); chip layers must form a prefix")
-        raise UnsupportedOpError(node.source, node.name, f"{why_not}; and the host only runs "
-                                 f"{', '.join(HOST_OPS)} after the chip part")
+            raise UnsupportedOpError(
+                node.source,
+                node.name,
+                f"a chip op after the host part began at "
+                f"{host_since.name} ({host_since.op}); chip layers must form a prefix",
+            )
+        raise UnsupportedOpError(
+            node.source,
+            node.name,
+            f"{why_not}; and the host only runs {', '.join(HOST_OPS)} after the chip part",
+        )
     if not any(p.target == "chip" for p in placements):
         raise UnsupportedOpError("-", g.name, "nothing in this model can run on the chip")
     return placements

@@ -15,8 +15,12 @@ import numpy as np
 
 from .graph import Graph, Node
 
-_COMPOSE = {("relu", "relu"): "relu", ("relu", "relu6"): "relu6", ("relu6", "relu"): "relu6",
-            ("relu6", "relu6"): "relu6"}
+_COMPOSE = {
+    ("relu", "relu"): "relu",
+    ("relu", "relu6"): "relu6",
+    ("relu6", "relu"): "relu6",
+    ("relu6", "relu6"): "relu6",
+}
 _ACT_HOSTS = ("conv", "add", "affine", "dense", "maxpool", "avgpool")
 
 
@@ -123,8 +127,17 @@ def drop_noop_reshapes(g: Graph) -> None:
 def canonicalize(g: Graph) -> Graph:
     """All passes, in order, on a copy of ``g``."""
     g = g.copy()
-    for p in (drop_identities, fold_input_affine, fuse_activations, fold_affines, fuse_activations, fuse_pads,
-              global_pools, convs_to_dense, drop_noop_reshapes):
+    for p in (
+        drop_identities,
+        fold_input_affine,
+        fuse_activations,
+        fold_affines,
+        fuse_activations,
+        fuse_pads,
+        global_pools,
+        convs_to_dense,
+        drop_noop_reshapes,
+    ):
         p(g)
     return g
 

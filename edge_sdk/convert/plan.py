@@ -28,17 +28,34 @@ from .plan_types import Group, HostLayer, Plan, PlannedLayer, Ref, Term
 from .residual import Fold, centre_tap, embed, find_folds, one_hot
 
 
-def _relu_group(tensor: int, sign: int, channels: int, terms: list[Term], bias: np.ndarray, act: str,
-                relu6_cap: Optional[float], suffix: str = "") -> Group:
+def _relu_group(
+    tensor: int,
+    sign: int,
+    channels: int,
+    terms: list[Term],
+    bias: np.ndarray,
+    act: str,
+    relu6_cap: Optional[float],
+    suffix: str = "",
+) -> Group:
     cap = relu6_cap if act == "relu6" else None
     key = f"t{tensor}{'+' if sign > 0 else '-'}{suffix}"
     return Group(key, tensor, sign, channels, "relu", Ref([(1.0, tensor, sign)], "relu"), terms, bias, cap)
 
 
 class Planner:
-    def __init__(self, g: Graph, placements: list[Placement], profile: ChipProfile, *,
-                 residual: str = "auto", relu6_cap: Optional[float] = 6.0, act_pieces: int = 1,
-                 piece_split: float = 0.5, input_dither: int = 1) -> None:
+    def __init__(
+        self,
+        g: Graph,
+        placements: list[Placement],
+        profile: ChipProfile,
+        *,
+        residual: str = "auto",
+        relu6_cap: Optional[float] = 6.0,
+        act_pieces: int = 1,
+        piece_split: float = 0.5,
+        input_dither: int = 1,
+    ) -> None:
         self.g = g
         self.profile = profile
         self.chip = [p.node for p in placements if p.target == "chip"]
@@ -49,11 +66,13 @@ class Planner:
         self.by_conv_y = {f.conv_y.name: f for f in self.folds.values()}
         self.by_conv_z = {f.conv_z.name: f for f in self.folds.values()}
         self.absorbed = {f.add.name for f in self.folds.values()} | {
-            f.conv_s.name for f in self.folds.values() if f.conv_s is not None}
+            f.conv_s.name for f in self.folds.values() if f.conv_s is not None
+        }
         self.layers: list[PlannedLayer] = []
         c = g.shape(g.input)[-1]
         self.where: dict[int, list[tuple[int, Group]]] = {
-            g.input: [(-1, Group("input", g.input, 1, c, "relu", Ref([(1.0, g.input, 0)], "none")))]}
+            g.input: [(-1, Group("input", g.input, 1, c, "relu", Ref([(1.0, g.input, 0)], "none")))]
+        }
         self.chip_output = self._chip_output()
         self.notes: list[str] = []
         self.act_pieces, self.piece_split = act_pieces, piece_split
@@ -66,16 +85,18 @@ class Planner:
         chip_tensors = {n.output for n in self.chip} | {self.g.input}
         read = {t for n in self.host for t in n.inputs if t in chip_tensors}
         if len(read) > 1:
-            raise UnsupportedOpError(self.host[0].source, self.host[0].name,
-                                     "the host part reads more than one chip tensor")
+            raise UnsupportedOpError(
+                self.host[0].source, self.host[0].name, "the host part reads more than one chip tensor"
+            )
         return read.pop() if read else self.g.output
 
     def _dither_layer(self, factor: int) -> None:
         """First chip layer for dithered input frames: average each 2x2 block back, in 4 pieces (7 bits)."""
         g = self.g
         if np.any(np.asarray(g.input_offset)) or any(n.op != "conv" for n in g.consumers(g.input)):
-            raise UnsupportedOpError("-", "input", "input dithering needs a zero input offset and convolutions "
-                                     "reading the input")
+            raise UnsupportedOpError(
+                "-", "input", "input dithering needs a zero input offset and convolutions reading the input"
+            )
         h, w, c = g.shape(g.input)
         frame = g.new_tensor((factor * h, factor * w, c), "dithered input frame")
         self.where = {frame: [(-1, Group("input", frame, 1, c, "relu", Ref([(1.0, frame, 0)], "none")))]}
@@ -83,17 +104,42 @@ class Planner:
         avg[np.arange(c), np.arange(c), :factor, :factor] = 1.0 / factor**2
         cap = float(np.max(np.asarray(g.input_scale)) * 255.0)
         n = factor * factor
-        groups = [Group(f"t{g.input}+~{k}", g.input, 1, c, "relu", Ref([(1.0, g.input, 0)], "relu"),
-                        [Term(frame, avg)], np.zeros(c, np.float32), cap, base=f"t{g.input}+",
-                        piece=(k / n, (k + 1) / n), target_from_ref=True) for k in range(n)]
-        layer = PlannedLayer("dither0", "conv", [-1], (h, w, c), groups, kernel=3, stride=factor,
-                             pad=(0, 0, 1, 1), nodes=["input dither"])
+        groups = [
+            Group(
+                f"t{g.input}+~{k}",
+                g.input,
+                1,
+                c,
+                "relu",
+                Ref([(1.0, g.input, 0)], "relu"),
+                [Term(frame, avg)],
+                np.zeros(c, np.float32),
+                cap,
+                base=f"t{g.input}+",
+                piece=(k / n, (k + 1) / n),
+                target_from_ref=True,
+            )
+            for k in range(n)
+        ]
+        layer = PlannedLayer(
+            "dither0",
+            "conv",
+            [-1],
+            (h, w, c),
+            groups,
+            kernel=3,
+            stride=factor,
+            pad=(0, 0, 1, 1),
+            nodes=["input dither"],
+        )
         layer.place_groups()
         layer.out_shape = (h, w, layer.channels)
         self.layers.append(layer)
         self.where[g.input] = [(0, grp) for grp in groups]
-        self.notes.append(f"input dither x{factor}: the host repeats each pixel over a {factor}x{factor} block with "
-                          f"offsets; dither0 averages it back into {n} pieces")
+        self.notes.append(
+            f"input dither x{factor}: the host repeats each pixel over a {factor}x{factor} block with "
+            f"offsets; dither0 averages it back into {n} pieces"
+        )
 
     def _no_pieces(self) -> set[int]:
         """Tensors that must stay one group: read by chip adds, depthwise convs or the host."""
@@ -106,15 +152,33 @@ class Planner:
 
     def _pieces(self, grp: Group) -> list[Group]:
         """Split a ReLU group into a lower and an upper piece (two code maps, finer steps)."""
-        if (self.act_pieces < 2 or grp.act != "relu" or grp.copy_of is not None or grp.uniform
-                or grp.tensor in self.no_pieces):
+        if (
+            self.act_pieces < 2
+            or grp.act != "relu"
+            or grp.copy_of is not None
+            or grp.uniform
+            or grp.tensor in self.no_pieces
+        ):
             return [grp]
         n = self.act_pieces
         edges = [0.0, self.piece_split, 1.0] if n == 2 else [k / n for k in range(n + 1)]
         out = []
         for k, piece in enumerate(zip(edges[:-1], edges[1:])):
-            out.append(Group(f"{grp.key}~{k}", grp.tensor, grp.sign, grp.channels, "relu", grp.ref,
-                             list(grp.terms), grp.bias, grp.cap, base=grp.key, piece=piece))
+            out.append(
+                Group(
+                    f"{grp.key}~{k}",
+                    grp.tensor,
+                    grp.sign,
+                    grp.channels,
+                    "relu",
+                    grp.ref,
+                    list(grp.terms),
+                    grp.bias,
+                    grp.cap,
+                    base=grp.key,
+                    piece=piece,
+                )
+            )
         return out
 
     def parts(self, tensor: int, layer: Optional[int] = None) -> list[tuple[int, Group]]:
@@ -131,8 +195,11 @@ class Planner:
         for i in dict.fromkeys(i for i, _ in entries):
             if {grp.sign for j, grp in entries if j == i} == signs:
                 return i
-        raise UnsupportedOpError(node.source, node.name, "its input's positive and negative parts live in "
-                                 "different layers; a convolution reads one layer")
+        raise UnsupportedOpError(
+            node.source,
+            node.name,
+            "its input's positive and negative parts live in different layers; a convolution reads one layer",
+        )
 
     def add_layer(self, layer: PlannedLayer) -> int:
         if layer.op == "conv" and layer.conv_groups == 1:  # a depthwise layer keeps C outputs
@@ -158,11 +225,19 @@ class Planner:
             return "raw"
         if users and all(u.op == "conv" and u.attrs["groups"] == 1 for u in users) and t != self.chip_output:
             return "split"
-        if users and all(u.op == "add" and u.name not in self.absorbed for u in users) and t != self.chip_output:
+        if (
+            users
+            and all(u.op == "add" and u.name not in self.absorbed for u in users)
+            and t != self.chip_output
+        ):
             return "layers"
-        raise UnsupportedOpError(node.source, node.name, "its output has no ReLU and is read by "
-                                 f"{sorted({u.op for u in self.g.consumers(t)})}; signed feature maps can feed "
-                                 "convolutions or adds on the chip, or the host as the last chip layer")
+        raise UnsupportedOpError(
+            node.source,
+            node.name,
+            "its output has no ReLU and is read by "
+            f"{sorted({u.op for u in self.g.consumers(t)})}; signed feature maps can feed "
+            "convolutions or adds on the chip, or the host as the last chip layer",
+        )
 
     # ------------------------------------------------------------------ conv
     def _geometry(self, node: Node) -> dict:
@@ -170,7 +245,9 @@ class Planner:
         o, _, k, _ = a["w"].shape
         c = self.g.shape(node.inputs[0])[-1]
         dw = a["groups"] > 1 and a["groups"] == c == o
-        return dict(kernel=k, stride=a["stride"][0], pad=tuple(a["pad"]), depthwise=dw, conv_groups=a["groups"])
+        return dict(
+            kernel=k, stride=a["stride"][0], pad=tuple(a["pad"]), depthwise=dw, conv_groups=a["groups"]
+        )
 
     def _main_groups(self, node: Node) -> list[Group]:
         a = node.attrs
@@ -183,18 +260,32 @@ class Planner:
             return [_relu_group(node.output, 1, o, term, a["b"], node.act, self.relu6_cap)]
         use = self._signed_use(node)
         if use == "raw":
-            return [Group(f"t{node.output}r", node.output, 1, o, "none", Ref([(1.0, node.output, 0)], "none"),
-                          term, a["b"])]
+            return [
+                Group(
+                    f"t{node.output}r",
+                    node.output,
+                    1,
+                    o,
+                    "none",
+                    Ref([(1.0, node.output, 0)], "none"),
+                    term,
+                    a["b"],
+                )
+            ]
         return [_relu_group(node.output, s, o, term, a["b"], "relu", None) for s in (1, -1)]
 
     def _fold_output(self, node: Node, fold: Fold) -> Group:
         """conv_Z's group: relu(conv_Z(Y) + S) = the add's output tensor."""
         a = node.attrs
         o, _, k, _ = a["w"].shape
-        terms = [Term(node.inputs[0], a["w"]), Term(fold.s_tensor, one_hot(o, k, centre_tap(node)), exact=True)]
+        terms = [
+            Term(node.inputs[0], a["w"]),
+            Term(fold.s_tensor, one_hot(o, k, centre_tap(node)), exact=True),
+        ]
         grp = _relu_group(fold.add.output, 1, o, terms, a["b"], fold.add.act, self.relu6_cap)
-        self.notes.append(f"{fold.add.name}: add folded into {node.name} (shortcut channels carried by "
-                          f"{fold.conv_y.name})")
+        self.notes.append(
+            f"{fold.add.name}: add folded into {node.name} (shortcut channels carried by {fold.conv_y.name})"
+        )
         return grp
 
     def _shortcut_groups(self, node: Node, fold: Fold, index: int) -> list[Group]:
@@ -206,9 +297,19 @@ class Planner:
         if fold.conv_s is None:  # copy X's parts at the tap, with X's own scale
             groups = []
             for _, part in self.parts(s, self.source_layer(node, s)):
-                grp = Group(f"{part.key}{sfx}", s, part.sign, c, "relu", part.ref,
-                            [Term(s, one_hot(c, k, fold.tap), exact=True, part=part.key)], np.zeros(c, np.float32),
-                            copy_of=part.key, base=f"{part.base}{sfx}" if part.base else None, piece=part.piece)
+                grp = Group(
+                    f"{part.key}{sfx}",
+                    s,
+                    part.sign,
+                    c,
+                    "relu",
+                    part.ref,
+                    [Term(s, one_hot(c, k, fold.tap), exact=True, part=part.key)],
+                    np.zeros(c, np.float32),
+                    copy_of=part.key,
+                    base=f"{part.base}{sfx}" if part.base else None,
+                    piece=part.piece,
+                )
                 groups.append(grp)
             return groups
         a = fold.conv_s.attrs
@@ -222,14 +323,20 @@ class Planner:
         if geo["conv_groups"] > 1:
             parts = self.parts(node.inputs[0], src)
             if len(parts) != 1 or parts[0][1].sign < 0 or (src >= 0 and len(self.layers[src].groups) != 1):
-                raise UnsupportedOpError(node.source, node.name, "a depthwise/grouped convolution needs a "
-                                         "non-negative input alone in its layer")
+                raise UnsupportedOpError(
+                    node.source,
+                    node.name,
+                    "a depthwise/grouped convolution needs a non-negative input alone in its layer",
+                )
         groups = self._main_groups(node)
         out_shape = tuple(self.g.shape(node.output))
         if len(groups) == 2 and self._signed_use(node) == "layers":
             for grp in groups:
-                self.add_layer(PlannedLayer(self._name("conv"), "conv", [src], out_shape, [grp],
-                                            nodes=[node.name], **geo))
+                self.add_layer(
+                    PlannedLayer(
+                        self._name("conv"), "conv", [src], out_shape, [grp], nodes=[node.name], **geo
+                    )
+                )
             return
         layer = PlannedLayer(self._name("conv"), "conv", [src], out_shape, groups, nodes=[node.name], **geo)
         fold = self.by_conv_y.get(node.name)
@@ -248,28 +355,56 @@ class Planner:
         parts = self.parts(node.inputs[0], src)
         others = len(self.layers[src].groups) if src >= 0 else 1
         if any(part.sign < 0 for _, part in parts) or others != len(parts):
-            raise UnsupportedOpError(node.source, node.name, "max-pool needs a non-negative input alone in its "
-                                     "layer (max(P) - max(N) is not max(P - N))")
+            raise UnsupportedOpError(
+                node.source,
+                node.name,
+                "max-pool needs a non-negative input alone in its layer (max(P) - max(N) is not max(P - N))",
+            )
         c = self.g.shape(node.output)[-1]
         groups = []
         for k, (_, part) in enumerate(parts):  # pieces pool piecewise: max(min(T, a)) = min(max(T), a)
             base = f"t{node.output}+" if len(parts) > 1 else None
             key = f"{base}~{k}" if base else f"t{node.output}+"
-            groups.append(Group(key, node.output, 1, c, "relu", Ref([(1.0, node.output, 1)], "relu"),
-                                copy_of=part.key, base=base, piece=part.piece))
-        self.add_layer(PlannedLayer(self._name("maxpool"), "maxpool", [src], tuple(self.g.shape(node.output)),
-                                    groups, kernel=2, stride=2, nodes=[node.name]))
+            groups.append(
+                Group(
+                    key,
+                    node.output,
+                    1,
+                    c,
+                    "relu",
+                    Ref([(1.0, node.output, 1)], "relu"),
+                    copy_of=part.key,
+                    base=base,
+                    piece=part.piece,
+                )
+            )
+        self.add_layer(
+            PlannedLayer(
+                self._name("maxpool"),
+                "maxpool",
+                [src],
+                tuple(self.g.shape(node.output)),
+                groups,
+                kernel=2,
+                stride=2,
+                nodes=[node.name],
+            )
+        )
 
     def add(self, node: Node) -> None:
         if node.act not in ("relu", "relu6"):
-            raise UnsupportedOpError(node.source, node.name, "an add without ReLU makes a signed map; the chip "
-                                     "add clamps at 0")
+            raise UnsupportedOpError(
+                node.source, node.name, "an add without ReLU makes a signed map; the chip add clamps at 0"
+            )
         operands = []
         for t in node.inputs:
             for i, grp in self.parts(t):
                 if i < 0 or len(self.layers[i].groups) != 1:
-                    raise UnsupportedOpError(node.source, node.name, f"operand tensor {t} is not alone in its "
-                                             "layer (the chip add reads whole layers)")
+                    raise UnsupportedOpError(
+                        node.source,
+                        node.name,
+                        f"operand tensor {t} is not alone in its layer (the chip add reads whole layers)",
+                    )
                 grp.uniform = True  # the add's multipliers are per layer
                 operands.append((i, grp))
         pos = [p for p in operands if p[1].sign > 0]
@@ -288,8 +423,15 @@ class Planner:
                 ref = Ref([(float(1 if g_.sign > 0 else -1), g_.tensor, g_.sign) for _, g_ in done], "relu")
                 grp = Group(f"sum{len(self.layers)}", None, 1, shape[-1], "relu", ref)
             grp.uniform = True
-            layer = PlannedLayer(self._name("add"), "add", [cur[0], operand[0]], shape, [grp], coefs=(1, coef),
-                                 nodes=[node.name])
+            layer = PlannedLayer(
+                self._name("add"),
+                "add",
+                [cur[0], operand[0]],
+                shape,
+                [grp],
+                coefs=(1, coef),
+                nodes=[node.name],
+            )
             cur = (self.add_layer(layer), grp)
 
     # ------------------------------------------------------------------ host
@@ -302,12 +444,17 @@ class Planner:
                 continue
             if node.op == "softmax" and abs(node.attrs.get("beta", 1.0) - 1.0) > 1e-12:
                 if not out or out[-1].op != "dense":
-                    raise UnsupportedOpError(node.source, node.name, "softmax with beta != 1 needs a dense before it")
+                    raise UnsupportedOpError(
+                        node.source, node.name, "softmax with beta != 1 needs a dense before it"
+                    )
                 out[-1].w, out[-1].b = out[-1].w * node.attrs["beta"], out[-1].b * node.attrs["beta"]
             w = node.attrs.get("w") if node.op == "dense" else None
             b = node.attrs.get("b") if node.op == "dense" else None
-            out.append(HostLayer(node.op + str(len(self.layers) + len(out)), node.op, current, node.output, w, b,
-                                 node.name))
+            out.append(
+                HostLayer(
+                    node.op + str(len(self.layers) + len(out)), node.op, current, node.output, w, b, node.name
+                )
+            )
             current = node.output
         return out
 

@@ -70,19 +70,28 @@ def prune_node(g: Graph, node: Node, fraction: float) -> int:
     for user in dense:
         wu = user.attrs["w"]
         folded = np.einsum("oikl,i->o", wu[:, drop], const)
-        user.attrs = dict(user.attrs, w=np.ascontiguousarray(wu[:, keep]), b=(user.attrs["b"] + folded).astype(np.float32))
+        user.attrs = dict(
+            user.attrs, w=np.ascontiguousarray(wu[:, keep]), b=(user.attrs["b"] + folded).astype(np.float32)
+        )
     return len(drop)
 
 
 def _subset(dw: Node, channels: np.ndarray) -> Node:
-    return Node("conv", dw.inputs, dw.output, dict(dw.attrs, w=dw.attrs["w"][channels], b=dw.attrs["b"][channels],
-                                                   groups=len(channels)), dw.source, dw.name)
+    return Node(
+        "conv",
+        dw.inputs,
+        dw.output,
+        dict(dw.attrs, w=dw.attrs["w"][channels], b=dw.attrs["b"][channels], groups=len(channels)),
+        dw.source,
+        dw.name,
+    )
 
 
 def _shrink(g: Graph, tensor: int, channels: int) -> None:
     info = g.tensors[tensor]
-    g.tensors[tensor] = type(info)(tuple(info.shape[:-1]) + (channels,), info.name, info.dtype, info.scale,
-                                   info.zero_point)
+    g.tensors[tensor] = type(info)(
+        tuple(info.shape[:-1]) + (channels,), info.name, info.dtype, info.scale, info.zero_point
+    )
 
 
 def prune_graph(g: Graph, fraction: float) -> Graph:

@@ -34,8 +34,18 @@ from .plan_types import Group, Plan, PlannedLayer
 class Reconstructor:
     """Holds the calibration subset's float tensors and the chip's codes as layers get lowered."""
 
-    def __init__(self, graph: Graph, plan: Plan, frames: np.ndarray, profile: ChipProfile, *,
-                 ridge: float = 1e-4, max_rows: int = 60000, seed: int = 0, prep=None) -> None:
+    def __init__(
+        self,
+        graph: Graph,
+        plan: Plan,
+        frames: np.ndarray,
+        profile: ChipProfile,
+        *,
+        ridge: float = 1e-4,
+        max_rows: int = 60000,
+        seed: int = 0,
+        prep=None,
+    ) -> None:
         needed = {t.tensor for pl in plan.layers for g in pl.groups for t in g.terms}
         needed |= {h.tensor_out for h in plan.host if h.op == "dense"}
         needed |= {t for pl in plan.layers for g in pl.groups if g.target_from_ref for t in g.ref.tensors}
@@ -60,7 +70,12 @@ class Reconstructor:
         rows = self._rows(cols.shape[0] * cols.shape[1] * cols.shape[2])
         flat = cols.reshape(-1, cols.shape[3], cols.shape[4])[rows]  # (R, k*k, C)
         for grp in pl.groups:
-            if grp.copy_of is not None or not grp.terms or any(t.exact for t in grp.terms) and len(grp.terms) == 1:
+            if (
+                grp.copy_of is not None
+                or not grp.terms
+                or any(t.exact for t in grp.terms)
+                and len(grp.terms) == 1
+            ):
                 continue
             target = self._target(pl, grp).reshape(-1, grp.channels)[rows]
             if pl.conv_groups > 1:
@@ -69,10 +84,12 @@ class Reconstructor:
                 self._fit_dense(pl, grp, src, flat, target, w, b)
         return w, b
 
-    def fit_host_dense(self, plan: Plan, chip_index: int, out_scale: float) -> Optional[tuple[np.ndarray, np.ndarray]]:
+    def fit_host_dense(
+        self, plan: Plan, chip_index: int, out_scale: float
+    ) -> Optional[tuple[np.ndarray, np.ndarray]]:
         """Refit the first host dense layer (after an optional gap) to the chip's dequantized output."""
         ops = [h.op for h in plan.host]
-        if "dense" not in ops or any(op != "gap" for op in ops[:ops.index("dense")]):
+        if "dense" not in ops or any(op != "gap" for op in ops[: ops.index("dense")]):
             return None
         dense = plan.host[ops.index("dense")]
         x = self.codes[chip_index].astype(np.float64) * out_scale
@@ -108,8 +125,14 @@ class Reconstructor:
             return grp.sign * pre - grp.shift
         total: Optional[np.ndarray] = None
         for term in grp.terms:
-            y = conv2d(self.env[term.tensor], term.w.astype(np.float32), np.zeros(grp.channels, np.float32),
-                       (pl.stride, pl.stride), pl.host_pad or pl.pad, pl.conv_groups)
+            y = conv2d(
+                self.env[term.tensor],
+                term.w.astype(np.float32),
+                np.zeros(grp.channels, np.float32),
+                (pl.stride, pl.stride),
+                pl.host_pad or pl.pad,
+                pl.conv_groups,
+            )
             total = y if total is None else total + y
         bias = grp.bias if grp.bias is not None else 0.0
         return grp.sign * (total + bias) - grp.shift
@@ -120,8 +143,16 @@ class Reconstructor:
         lam = self.ridge * float(np.mean(np.diag(ata))) + 1e-12
         return np.linalg.solve(ata + lam * np.eye(len(ata)), a.T @ t + lam * theta0)
 
-    def _fit_dense(self, pl: PlannedLayer, grp: Group, src: SourceMap, flat: np.ndarray, target: np.ndarray,
-                   w: np.ndarray, b: np.ndarray) -> None:
+    def _fit_dense(
+        self,
+        pl: PlannedLayer,
+        grp: Group,
+        src: SourceMap,
+        flat: np.ndarray,
+        target: np.ndarray,
+        w: np.ndarray,
+        b: np.ndarray,
+    ) -> None:
         k2 = pl.kernel * pl.kernel
         mask = np.zeros((k2, flat.shape[2]), bool)  # (tap, source channel) support of the group
         for term in grp.terms:
@@ -139,8 +170,9 @@ class Reconstructor:
         w[grp.slice] = wg.transpose(0, 2, 1).reshape(w[grp.slice].shape)
         b[grp.slice] = theta[-1]
 
-    def _fit_depthwise(self, pl: PlannedLayer, grp: Group, flat: np.ndarray, target: np.ndarray,
-                       w: np.ndarray, b: np.ndarray) -> None:
+    def _fit_depthwise(
+        self, pl: PlannedLayer, grp: Group, flat: np.ndarray, target: np.ndarray, w: np.ndarray, b: np.ndarray
+    ) -> None:
         k2 = pl.kernel * pl.kernel
         for o in range(grp.offset, grp.offset + grp.channels):
             c = o * pl.conv_groups // w.shape[0]  # the input channel of output o

@@ -67,28 +67,63 @@ class ConversionReport:
             d["total_bytes"] = r.total_bytes
             d["sqnr_db"] = None if r.sqnr_db is None or not math.isfinite(r.sqnr_db) else round(r.sqnr_db, 3)
             rows.append(d)
-        return {"model": self.model, "profile": self.profile, "layers": rows, "ops": self.ops, "notes": self.notes,
-                "calibration": self.calibration, "options": self.options,
-                "totals": {"weight_bytes": self.weight_bytes,
-                           "chip_layers": sum(r.target == "chip" for r in self.layers),
-                           "host_layers": sum(r.target == "host" for r in self.layers)}}
+        return {
+            "model": self.model,
+            "profile": self.profile,
+            "layers": rows,
+            "ops": self.ops,
+            "notes": self.notes,
+            "calibration": self.calibration,
+            "options": self.options,
+            "totals": {
+                "weight_bytes": self.weight_bytes,
+                "chip_layers": sum(r.target == "chip" for r in self.layers),
+                "host_layers": sum(r.target == "host" for r in self.layers),
+            },
+        }
 
     def to_json(self, indent: int = 2) -> str:
         return json.dumps(self.to_dict(), indent=indent, sort_keys=False, default=str)
 
     def table(self) -> str:
-        head = ["#", "layer", "op", "where", "bits", "weights", "bytes", "SQNR dB", "act SRAM", "w SRAM", "tiles",
-                "from"]
+        head = [
+            "#",
+            "layer",
+            "op",
+            "where",
+            "bits",
+            "weights",
+            "bytes",
+            "SQNR dB",
+            "act SRAM",
+            "w SRAM",
+            "tiles",
+            "from",
+        ]
         rows = [head]
         for r in self.layers:
             sq = "-" if r.sqnr_db is None else ("inf" if not math.isfinite(r.sqnr_db) else f"{r.sqnr_db:.1f}")
-            rows.append([str(r.index), r.name, r.op, r.target, str(r.weight_bits or "-"), str(r.weight_count),
-                         f"{r.total_bytes:.0f}", sq, f"{r.act_sram_pct:.2f}%" if r.target == "chip" else "-",
-                         f"{r.weight_sram_pct:.2f}%" if r.target == "chip" else "-", str(r.tiles or "-"),
-                         ",".join(r.source_ops)])
+            rows.append(
+                [
+                    str(r.index),
+                    r.name,
+                    r.op,
+                    r.target,
+                    str(r.weight_bits or "-"),
+                    str(r.weight_count),
+                    f"{r.total_bytes:.0f}",
+                    sq,
+                    f"{r.act_sram_pct:.2f}%" if r.target == "chip" else "-",
+                    f"{r.weight_sram_pct:.2f}%" if r.target == "chip" else "-",
+                    str(r.tiles or "-"),
+                    ",".join(r.source_ops),
+                ]
+            )
         widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
-        lines = [f"{self.model} -> {self.profile}: {sum(r.target == 'chip' for r in self.layers)} chip layers, "
-                 f"{sum(r.target == 'host' for r in self.layers)} host layers, weights {self.weight_bytes:.0f} bytes"]
+        lines = [
+            f"{self.model} -> {self.profile}: {sum(r.target == 'chip' for r in self.layers)} chip layers, "
+            f"{sum(r.target == 'host' for r in self.layers)} host layers, weights {self.weight_bytes:.0f} bytes"
+        ]
         lines += ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
         lines.append("ops (model op -> where, why):")
         lines += [f"  {o['node']:24s} {o['op']:20s} {o['target']:5s} {o['why']}" for o in self.ops]
@@ -130,8 +165,11 @@ def placement_rows(placements: list[Placement], plan: Plan) -> list[dict[str, st
         layer = carried.get(p.node.name)
         if p.target == "chip" and layer is not None:
             folded = p.node.op == "add" and not layer.startswith("add")
-            why = (f"folded into {layer}: the shortcut reaches it as extra channels (no add layer)" if folded
-                   else f"{why}; runs as {layer}")
+            why = (
+                f"folded into {layer}: the shortcut reaches it as extra channels (no add layer)"
+                if folded
+                else f"{why}; runs as {layer}"
+            )
         rows.append({"node": p.node.name, "op": p.node.source, "target": p.target, "why": why})
     return rows
 
@@ -142,8 +180,16 @@ def _why(placements: list[Placement], nodes: list[str]) -> str:
     return found[0] if found else ""
 
 
-def build_report(net: Network, plan: Plan, placements: list[Placement], sqnr: dict[str, float], model: str,
-                 notes: list[str], calibration: dict, options: dict) -> ConversionReport:
+def build_report(
+    net: Network,
+    plan: Plan,
+    placements: list[Placement],
+    sqnr: dict[str, float],
+    model: str,
+    notes: list[str],
+    calibration: dict,
+    options: dict,
+) -> ConversionReport:
     p = net.profile
     host_nodes = [h.node for h in plan.host]
     rows = []
@@ -151,11 +197,21 @@ def build_report(net: Network, plan: Plan, placements: list[Placement], sqnr: di
         nodes = plan.layers[i].nodes if layer.on_chip else [host_nodes[i - net.n_chip]]
         n = layer.weight_count
         kernels = n // (layer.kernel * layer.kernel) if n else 0
-        row = LayerRow(i, layer.name, layer.op, "chip" if layer.on_chip else "host", _why(placements, nodes), nodes,
-                       list(layer.out_shape), layer.weight_bits, n if n else (0 if layer.dense_w is None else
-                                                                              int(layer.dense_w.size)),
-                       n * layer.weight_bits / 8, kernels * p.scalar_bits / 8 if layer.scalars is not None else 0.0,
-                       (layer.out_shape[2] * p.bias_bits / 8) if layer.bias is not None else 0.0, sqnr.get(layer.name))
+        row = LayerRow(
+            i,
+            layer.name,
+            layer.op,
+            "chip" if layer.on_chip else "host",
+            _why(placements, nodes),
+            nodes,
+            list(layer.out_shape),
+            layer.weight_bits,
+            n if n else (0 if layer.dense_w is None else int(layer.dense_w.size)),
+            n * layer.weight_bits / 8,
+            kernels * p.scalar_bits / 8 if layer.scalars is not None else 0.0,
+            (layer.out_shape[2] * p.bias_bits / 8) if layer.bias is not None else 0.0,
+            sqnr.get(layer.name),
+        )
         if layer.dense_w is not None:  # host weights stay float32
             row.code_bytes, row.bias_bytes = layer.dense_w.size * 4.0, layer.dense_b.size * 4.0
         if layer.on_chip and net.schedule is not None:

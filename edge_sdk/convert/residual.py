@@ -54,7 +54,10 @@ def _is_dense_conv(node: Optional[Node]) -> bool:
 def _embed_offset(g: Graph, conv_y: Node, conv_s: Node) -> Optional[tuple[int, int]]:
     """Where conv_s's kernel sits inside conv_y's window, if it samples the same grid."""
     ay, as_ = conv_y.attrs, conv_s.attrs
-    if tuple(ay["stride"]) != tuple(as_["stride"]) or g.shape(conv_y.output)[:2] != g.shape(conv_s.output)[:2]:
+    if (
+        tuple(ay["stride"]) != tuple(as_["stride"])
+        or g.shape(conv_y.output)[:2] != g.shape(conv_s.output)[:2]
+    ):
         return None
     ky, kx = ay["w"].shape[2:]
     ks_y, ks_x = as_["w"].shape[2:]
@@ -81,8 +84,13 @@ def _try_fold(g: Graph, add: Node, z: int, s: int, chip: set[str]) -> Optional[F
         tap = centre_tap(conv_y)
         return None if tap is None else Fold(add, conv_z, conv_y, s, None, tap)
     conv_s = g.producer(s)
-    if (not _is_dense_conv(conv_s) or conv_s.name not in chip or conv_s.inputs[0] != x
-            or len(g.consumers(s)) != 1 or conv_s.act not in ("none", "relu")):
+    if (
+        not _is_dense_conv(conv_s)
+        or conv_s.name not in chip
+        or conv_s.inputs[0] != x
+        or len(g.consumers(s)) != 1
+        or conv_s.act not in ("none", "relu")
+    ):
         return None
     off = _embed_offset(g, conv_y, conv_s)
     return None if off is None else Fold(add, conv_z, conv_y, s, conv_s, off)
@@ -120,5 +128,5 @@ def embed(w: np.ndarray, k: int, offset: tuple[int, int]) -> np.ndarray:
     """Place a (O, I, ks, ks) kernel inside a k x k window at ``offset``."""
     o, i, kh, kw = w.shape
     out = np.zeros((o, i, k, k), np.float32)
-    out[:, :, offset[0]:offset[0] + kh, offset[1]:offset[1] + kw] = w
+    out[:, :, offset[0] : offset[0] + kh, offset[1] : offset[1] + kw] = w
     return out

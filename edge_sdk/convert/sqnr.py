@@ -28,12 +28,21 @@ def db(signal: float, noise: float) -> float:
 
 def _accumulate(acc: dict, name: str, ref: np.ndarray, deq: np.ndarray) -> None:
     s, n = acc.get(name, (0.0, 0.0))
-    acc[name] = (s + float((ref.astype(np.float64) ** 2).sum()),
-                 n + float(((deq.astype(np.float64) - ref) ** 2).sum()))
+    acc[name] = (
+        s + float((ref.astype(np.float64) ** 2).sum()),
+        n + float(((deq.astype(np.float64) - ref) ** 2).sum()),
+    )
 
 
-def layer_sqnr(graph: Graph, plan: Plan, net: Network, pixels: np.ndarray, batch: int = 25,
-               progress: Optional[Callable] = None, prep=None) -> dict[str, float]:
+def layer_sqnr(
+    graph: Graph,
+    plan: Plan,
+    net: Network,
+    pixels: np.ndarray,
+    batch: int = 25,
+    progress: Optional[Callable] = None,
+    prep=None,
+) -> dict[str, float]:
     """SQNR in dB per network layer name (chip and host)."""
     needed = {t for pl in plan.layers for g in pl.groups for t in g.ref.tensors}
     needed |= {hl.tensor_out for hl in plan.host}
@@ -42,7 +51,7 @@ def layer_sqnr(graph: Graph, plan: Plan, net: Network, pixels: np.ndarray, batch
     n_chip = len(plan.layers)
     starts = range(0, len(pixels), batch)
     for start in progress(starts, desc="sqnr", unit="batch") if progress else starts:
-        frames = pixels[start:start + batch]
+        frames = pixels[start : start + batch]
         env = run_graph(graph, pixels_to_real(graph, frames), keep=needed)
         outs = simulate(net, prep.apply(frames) if prep is not None else frames, cache)
         for i, pl in enumerate(plan.layers):

@@ -19,8 +19,17 @@ import numpy as np
 from ..errors import ConversionError, UnsupportedOpError
 from ..litert import schema_module
 
-_DTYPES = {"FLOAT32": np.float32, "FLOAT16": np.float16, "INT32": np.int32, "UINT8": np.uint8, "INT64": np.int64,
-           "INT16": np.int16, "INT8": np.int8, "BOOL": np.bool_, "FLOAT64": np.float64}
+_DTYPES = {
+    "FLOAT32": np.float32,
+    "FLOAT16": np.float16,
+    "INT32": np.int32,
+    "UINT8": np.uint8,
+    "INT64": np.int64,
+    "INT16": np.int16,
+    "INT8": np.int8,
+    "BOOL": np.bool_,
+    "FLOAT64": np.float64,
+}
 
 
 @dataclass
@@ -40,7 +49,11 @@ class RawTensor:
 
     @property
     def quantized(self) -> bool:
-        return self.scale is not None and len(self.scale) > 0 and self.dtype in ("INT8", "UINT8", "INT16", "INT32")
+        return (
+            self.scale is not None
+            and len(self.scale) > 0
+            and self.dtype in ("INT8", "UINT8", "INT16", "INT32")
+        )
 
     def dequantized(self) -> np.ndarray:
         """The constant as float32 real values (per-channel scales along ``quantized_dimension``)."""
@@ -85,8 +98,10 @@ def _buffer_bytes(model: Any, buf: bytes, index: int) -> Optional[bytes]:
     b = model.buffers[index]
     if b.data is not None and len(b.data):
         return bytes(np.asarray(b.data, dtype=np.uint8))
-    if getattr(b, "offset", 0) > 1 and getattr(b, "size", 0) > 0:  # large models keep buffers after the flatbuffer
-        return buf[b.offset: b.offset + b.size]
+    if (
+        getattr(b, "offset", 0) > 1 and getattr(b, "size", 0) > 0
+    ):  # large models keep buffers after the flatbuffer
+        return buf[b.offset : b.offset + b.size]
     return None
 
 
@@ -132,8 +147,10 @@ def read_tflite(source: Union[str, Path, bytes]) -> RawModel:
     if not model.subgraphs:
         raise ConversionError("the .tflite model has no subgraph")
     if len(model.subgraphs) > 1:
-        raise ConversionError(f"the .tflite model has {len(model.subgraphs)} subgraphs; only single-graph "
-                              "models (no control flow) are supported")
+        raise ConversionError(
+            f"the .tflite model has {len(model.subgraphs)} subgraphs; only single-graph "
+            "models (no control flow) are supported"
+        )
     g = model.subgraphs[0]
     op_names = _enum_names(schema.BuiltinOperator)
     type_names = _enum_names(schema.TensorType)
@@ -145,13 +162,29 @@ def read_tflite(source: Union[str, Path, bytes]) -> RawModel:
         name = op_names.get(builtin, f"BUILTIN_{builtin}")
         if name == "CUSTOM":
             custom = code.customCode.decode() if isinstance(code.customCode, bytes) else str(code.customCode)
-            raise UnsupportedOpError(f"CUSTOM:{custom}", _first_name(tensors, op.outputs),
-                                     "custom operators have no chip or host implementation")
-        ops.append(RawOp(k, name, [int(i) for i in (op.inputs if op.inputs is not None else [])],
-                         [int(i) for i in (op.outputs if op.outputs is not None else [])], _options(op)))
+            raise UnsupportedOpError(
+                f"CUSTOM:{custom}",
+                _first_name(tensors, op.outputs),
+                "custom operators have no chip or host implementation",
+            )
+        ops.append(
+            RawOp(
+                k,
+                name,
+                [int(i) for i in (op.inputs if op.inputs is not None else [])],
+                [int(i) for i in (op.outputs if op.outputs is not None else [])],
+                _options(op),
+            )
+        )
     desc = model.description.decode("utf-8", "replace") if isinstance(model.description, bytes) else ""
-    return RawModel(tensors, ops, [int(i) for i in g.inputs], [int(i) for i in g.outputs],
-                    hashlib.sha256(buf).hexdigest(), desc)
+    return RawModel(
+        tensors,
+        ops,
+        [int(i) for i in g.inputs],
+        [int(i) for i in g.outputs],
+        hashlib.sha256(buf).hexdigest(),
+        desc,
+    )
 
 
 def _first_name(tensors: list[RawTensor], outputs: Any) -> str:

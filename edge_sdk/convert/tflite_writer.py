@@ -30,8 +30,16 @@ class TFLiteBuilder:
         self.operators: list[Any] = []
 
     # ------------------------------------------------------------------ tensors
-    def tensor(self, shape, dtype: str = "FLOAT32", data: Optional[np.ndarray] = None, name: str = "",
-               scale=None, zero_point=None, qdim: int = 0) -> int:
+    def tensor(
+        self,
+        shape,
+        dtype: str = "FLOAT32",
+        data: Optional[np.ndarray] = None,
+        name: str = "",
+        scale=None,
+        zero_point=None,
+        qdim: int = 0,
+    ) -> int:
         t = self.s.TensorT()
         t.shape = np.asarray(shape, np.int32)
         t.type = getattr(self.s.TensorType, dtype)
@@ -60,8 +68,16 @@ class TFLiteBuilder:
         return self.tensor(arr.shape, dtype, arr, **quant)
 
     # ------------------------------------------------------------------ ops
-    def op(self, name: str, inputs: list[int], out_shape, options: Any = None, options_type: str = "",
-           out_dtype: str = "FLOAT32", **out_quant) -> int:
+    def op(
+        self,
+        name: str,
+        inputs: list[int],
+        out_shape,
+        options: Any = None,
+        options_type: str = "",
+        out_dtype: str = "FLOAT32",
+        **out_quant,
+    ) -> int:
         code = getattr(self.s.BuiltinOperator, name)
         if code not in self.opcodes:
             self.opcodes.append(code)
@@ -83,12 +99,21 @@ class TFLiteBuilder:
     def _out(size: int, k: int, s: int, padding: str) -> int:
         return -(-size // s) if padding == "SAME" else (size - k) // s + 1
 
-    def conv2d(self, x: int, w_ohwi: np.ndarray, bias: np.ndarray, stride: int = 1, padding: str = "SAME",
-               act: str = "NONE", depthwise: bool = False, wq: Optional[dict] = None) -> int:
+    def conv2d(
+        self,
+        x: int,
+        w_ohwi: np.ndarray,
+        bias: np.ndarray,
+        stride: int = 1,
+        padding: str = "SAME",
+        act: str = "NONE",
+        depthwise: bool = False,
+        wq: Optional[dict] = None,
+    ) -> int:
         n, h, w, _ = self.shape(x)
         kh, kw = w_ohwi.shape[1:3]
         o = w_ohwi.shape[3] if depthwise else w_ohwi.shape[0]
-        opt = (self.s.DepthwiseConv2DOptionsT() if depthwise else self.s.Conv2DOptionsT())
+        opt = self.s.DepthwiseConv2DOptionsT() if depthwise else self.s.Conv2DOptionsT()
         opt.padding = 0 if padding == "SAME" else 1
         opt.strideH = opt.strideW = stride
         opt.dilationHFactor = opt.dilationWFactor = 1
@@ -98,8 +123,13 @@ class TFLiteBuilder:
         wt = self.const(w_ohwi) if wq is None else self.const(w_ohwi, "INT8", **wq)
         bt = self.const(bias)
         shape = (n, self._out(h, kh, stride, padding), self._out(w, kw, stride, padding), o)
-        return self.op("DEPTHWISE_CONV_2D" if depthwise else "CONV_2D", [x, wt, bt], shape, opt,
-                       "DepthwiseConv2DOptions" if depthwise else "Conv2DOptions")
+        return self.op(
+            "DEPTHWISE_CONV_2D" if depthwise else "CONV_2D",
+            [x, wt, bt],
+            shape,
+            opt,
+            "DepthwiseConv2DOptions" if depthwise else "Conv2DOptions",
+        )
 
     def pool(self, x: int, kind: str, k: int, stride: int, padding: str = "VALID") -> int:
         n, h, w, c = self.shape(x)
@@ -119,7 +149,9 @@ class TFLiteBuilder:
         n, _, _, c = self.shape(x)
         opt = self.s.ReducerOptionsT()
         opt.keepDims = True
-        return self.op("MEAN", [x, self.const(np.array([1, 2]), "INT32")], (n, 1, 1, c), opt, "ReducerOptions")
+        return self.op(
+            "MEAN", [x, self.const(np.array([1, 2]), "INT32")], (n, 1, 1, c), opt, "ReducerOptions"
+        )
 
     def reshape(self, x: int, shape) -> int:
         return self.op("RESHAPE", [x, self.const(np.asarray(shape), "INT32")], shape)
@@ -127,8 +159,13 @@ class TFLiteBuilder:
     def fully_connected(self, x: int, w: np.ndarray, bias: np.ndarray, act: str = "NONE") -> int:
         opt = self.s.FullyConnectedOptionsT()
         opt.fusedActivationFunction = _ACTS[act]
-        return self.op("FULLY_CONNECTED", [x, self.const(w), self.const(bias)], (1, w.shape[0]), opt,
-                       "FullyConnectedOptions")
+        return self.op(
+            "FULLY_CONNECTED",
+            [x, self.const(w), self.const(bias)],
+            (1, w.shape[0]),
+            opt,
+            "FullyConnectedOptions",
+        )
 
     def softmax(self, x: int) -> int:
         opt = self.s.SoftmaxOptionsT()
@@ -184,8 +221,12 @@ def tiny_cnn(seed: int = 0, size: int = 16, classes: int = 5) -> bytes:
     b = TFLiteBuilder()
     x = b.input((1, size, size, 3))
     y = b.conv2d(x, _w(rng, (8, 3, 3, 3), 27) / 255.0, rng.normal(0, 0.1, 8).astype(np.float32), act="RELU")
-    y = b.conv2d(y, _w(rng, (16, 3, 3, 8), 72), rng.normal(0, 0.1, 16).astype(np.float32), stride=2, act="RELU6")
-    y = b.conv2d(y, _w(rng, (1, 3, 3, 16), 9), rng.normal(0, 0.1, 16).astype(np.float32), depthwise=True, act="RELU")
+    y = b.conv2d(
+        y, _w(rng, (16, 3, 3, 8), 72), rng.normal(0, 0.1, 16).astype(np.float32), stride=2, act="RELU6"
+    )
+    y = b.conv2d(
+        y, _w(rng, (1, 3, 3, 16), 9), rng.normal(0, 0.1, 16).astype(np.float32), depthwise=True, act="RELU"
+    )
     y = b.conv2d(y, _w(rng, (16, 1, 1, 16), 16), rng.normal(0, 0.1, 16).astype(np.float32), act="RELU")
     y = b.pool(y, "MAX_POOL_2D", 2, 2)
     y = b.reshape(b.mean_hw(y), (1, 16))
@@ -202,7 +243,9 @@ def tiny_resnet(seed: int = 0, size: int = 16, classes: int = 5) -> bytes:
     y = b.conv2d(s, _w(rng, (8, 3, 3, 8), 72), rng.normal(0, 0.1, 8).astype(np.float32), act="RELU")
     y = b.conv2d(y, _w(rng, (8, 3, 3, 8), 72), rng.normal(0, 0.1, 8).astype(np.float32))
     s = b.add(s, y, act="RELU")
-    y = b.conv2d(s, _w(rng, (16, 3, 3, 8), 72), rng.normal(0, 0.1, 16).astype(np.float32), stride=2, act="RELU")
+    y = b.conv2d(
+        s, _w(rng, (16, 3, 3, 8), 72), rng.normal(0, 0.1, 16).astype(np.float32), stride=2, act="RELU"
+    )
     y = b.conv2d(y, _w(rng, (16, 3, 3, 16), 144), rng.normal(0, 0.1, 16).astype(np.float32))
     sc = b.conv2d(s, _w(rng, (16, 1, 1, 8), 8), rng.normal(0, 0.1, 16).astype(np.float32), stride=2)
     y = b.add(sc, y, act="RELU")

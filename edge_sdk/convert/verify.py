@@ -37,7 +37,9 @@ class VerifyResult:
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
-        d["layer_sqnr_db"] = {k: (round(v, 3) if np.isfinite(v) else None) for k, v in self.layer_sqnr_db.items()}
+        d["layer_sqnr_db"] = {
+            k: (round(v, 3) if np.isfinite(v) else None) for k, v in self.layer_sqnr_db.items()
+        }
         return d
 
     def summary(self) -> str:
@@ -45,7 +47,11 @@ class VerifyResult:
         if self.top1_agreement is not None:
             lines.append(f"top-1 agreement with the reference: {100 * self.top1_agreement:.2f} %")
         if self.accuracy is not None:
-            ref = "" if self.reference_accuracy is None else f" (reference {100 * self.reference_accuracy:.2f} %)"
+            ref = (
+                ""
+                if self.reference_accuracy is None
+                else f" (reference {100 * self.reference_accuracy:.2f} %)"
+            )
             lines.append(f"accuracy: {100 * self.accuracy:.2f} %{ref}")
         if self.layer_sqnr_db:
             lines.append("per-layer SQNR vs the reference float model (dB):")
@@ -78,7 +84,9 @@ class _SqnrAccumulator:
             combined: dict[str, list] = {}
             for g in q["groups"]:
                 c0, n = g["channels"]
-                deq = taps[q["name"]][..., c0:c0 + n].astype(np.float64) * np.asarray(g["scale"], np.float64)
+                deq = taps[q["name"]][..., c0 : c0 + n].astype(np.float64) * np.asarray(
+                    g["scale"], np.float64
+                )
                 entry = combined.setdefault(g["base"], [g, 0.0])
                 entry[1] = entry[1] + deq
             for g, deq in combined.values():
@@ -98,8 +106,17 @@ def first_jump(sqnr: dict[str, float], jump_db: float) -> Optional[dict[str, Any
     return None
 
 
-def verify(image: Any, data: Any, *, reference: Any = None, labels: Optional[np.ndarray] = None,
-           backend: str = "auto", limit: Optional[int] = None, batch: int = 32, jump_db: float = 6.0) -> VerifyResult:
+def verify(
+    image: Any,
+    data: Any,
+    *,
+    reference: Any = None,
+    labels: Optional[np.ndarray] = None,
+    backend: str = "auto",
+    limit: Optional[int] = None,
+    batch: int = 32,
+    jump_db: float = 6.0,
+) -> VerifyResult:
     """Run the image on the emulator and compare (see the module docstring)."""
     dev = Device(backend).load(image)
     net = dev.network
@@ -113,10 +130,10 @@ def verify(image: Any, data: Any, *, reference: Any = None, labels: Optional[np.
     acc = _SqnrAccumulator(meta.get("quant", [])) if ref is not None and meta.get("quant") else None
     outs = []
     for i in range(0, len(x), batch):
-        run = dev.run(prep.apply(x[i:i + batch]), taps=acc is not None)
+        run = dev.run(prep.apply(x[i : i + batch]), taps=acc is not None)
         outs.append(run.output.reshape(len(run.output), -1))
         if acc is not None:
-            env = run_graph(ref.graph, pixels_to_real(ref.graph, x[i:i + batch]), keep=acc.tensors)
+            env = run_graph(ref.graph, pixels_to_real(ref.graph, x[i : i + batch]), keep=acc.tensors)
             acc.add(env, run.taps)
     top1 = np.concatenate(outs).argmax(axis=1)
     if ref is not None:

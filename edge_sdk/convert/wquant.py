@@ -122,8 +122,9 @@ def _floor_log2(limit: float, value: float, fallback: int) -> int:
     return int(np.floor(np.log2(limit / value))) if value > 0 else fallback
 
 
-def refit_integer(w2: np.ndarray, codes: np.ndarray, scal: np.ndarray, mode: WeightMode,
-                  smax: int) -> tuple[np.ndarray, np.ndarray]:
+def refit_integer(
+    w2: np.ndarray, codes: np.ndarray, scal: np.ndarray, mode: WeightMode, smax: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Re-choose codes for the integer scalar actually stored, trying scalar-1, scalar, scalar+1.
 
     Rounding a small scalar (m * 2^shift ~ 3) changes the kernel's gain by up to
@@ -149,8 +150,16 @@ def refit_integer(w2: np.ndarray, codes: np.ndarray, scal: np.ndarray, mode: Wei
     return best_codes, best_s
 
 
-def fixed_point(codes: np.ndarray, m: np.ndarray, bias: np.ndarray, mode: WeightMode, p: ChipProfile,
-                single: np.ndarray, single_v: np.ndarray, w: np.ndarray | None = None) -> FixedPoint:
+def fixed_point(
+    codes: np.ndarray,
+    m: np.ndarray,
+    bias: np.ndarray,
+    mode: WeightMode,
+    p: ChipProfile,
+    single: np.ndarray,
+    single_v: np.ndarray,
+    w: np.ndarray | None = None,
+) -> FixedPoint:
     """Per-layer shift and integer scalars/biases (per-kernel profiles).
 
     ``single`` marks kernels with exactly one non-zero weight (value ``single_v``,

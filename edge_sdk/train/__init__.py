@@ -13,5 +13,16 @@ from .data import ArrayData, load_cifar10, load_image_folder, load_mnist, load_n
 from .model import QNet
 from .trainer import Stage, TrainConfig, calibrate, evaluate, train
 
-__all__ = ["ArrayData", "QNet", "Stage", "TrainConfig", "calibrate", "evaluate", "load_cifar10",
-           "load_image_folder", "load_mnist", "load_npz", "train"]
+__all__ = [
+    "ArrayData",
+    "QNet",
+    "Stage",
+    "TrainConfig",
+    "calibrate",
+    "evaluate",
+    "load_cifar10",
+    "load_image_folder",
+    "load_mnist",
+    "load_npz",
+    "train",
+]

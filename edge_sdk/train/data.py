@@ -40,7 +40,9 @@ def from_numpy(x: np.ndarray, y: np.ndarray) -> ArrayData:
         raise DatasetError(f"images must be uint8, found {x.dtype}")
     if x.ndim == 3:  # grey images (N, H, W) -> one channel
         x = x[..., None]
-    return ArrayData(torch.from_numpy(np.ascontiguousarray(x)), torch.from_numpy(np.asarray(y).astype(np.int64)))
+    return ArrayData(
+        torch.from_numpy(np.ascontiguousarray(x)), torch.from_numpy(np.asarray(y).astype(np.int64))
+    )
 
 
 def load_npz(path: str | Path, x_key: str = "x", y_key: str = "y") -> ArrayData:
@@ -55,7 +57,9 @@ def load_npz(path: str | Path, x_key: str = "x", y_key: str = "y") -> ArrayData:
         return from_numpy(d[x_key], d[y_key])
 
 
-def load_image_folder(root: str | Path, size: Optional[tuple[int, int]] = None, grey: bool = False) -> ArrayData:
+def load_image_folder(
+    root: str | Path, size: Optional[tuple[int, int]] = None, grey: bool = False
+) -> ArrayData:
     """``root/<class>/<image>``: classes sorted by name; images resized to ``size`` (W, H) if given."""
     from PIL import Image
 
@@ -112,8 +116,15 @@ def augment(x: torch.Tensor, gen: torch.Generator, pad: int = 4, flip: bool = Tr
     return x
 
 
-def batches(data: ArrayData, batch_size: int, gen: Optional[torch.Generator] = None,
-            aug: bool = False, limit: int = 0, pad: int = 4, flip: bool = True) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+def batches(
+    data: ArrayData,
+    batch_size: int,
+    gen: Optional[torch.Generator] = None,
+    aug: bool = False,
+    limit: int = 0,
+    pad: int = 4,
+    flip: bool = True,
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """Mini-batches; shuffled (and augmented if ``aug``) when a generator is given."""
     n = len(data)
     order = torch.randperm(n, generator=gen) if gen is not None else torch.arange(n)
@@ -121,7 +132,7 @@ def batches(data: ArrayData, batch_size: int, gen: Optional[torch.Generator] = N
     for i in range(0, n, batch_size):
         if limit and count >= limit:
             return
-        idx = order[i: i + batch_size]
+        idx = order[i : i + batch_size]
         x = data.x[idx]
         if aug and gen is not None:
             x = augment(x, gen, pad, flip)

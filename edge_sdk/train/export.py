@@ -27,19 +27,34 @@ def _conv_layer(node, s_in: float, in_shape: tuple, act_bits: int) -> tuple[Laye
     h, w, _ = in_shape
     ho = conv_out_size(h, node.kernel, node.stride, node.pad[0], node.pad[2])
     wo = conv_out_size(w, node.kernel, node.stride, node.pad[1], node.pad[3])
-    layer = Layer(node.name, "conv", tuple(node.inputs), tuple(in_shape), (ho, wo, node.c_out), kernel=node.kernel,
-                  stride=node.stride, pad=tuple(node.pad), groups=node.groups, weight_bits=node.bits,
-                  act_bits=32 if node.raw else act_bits, output="raw" if node.raw else "act", shift=int(p["shift"]),
-                  codes=_np(p["codes"], np.int8),
-                  scalars=None if p["scalars"] is None else _np(p["scalars"], np.int16),
-                  bias=_np(p["bias"], np.int32), out_scale=float(p["out_scale"]))
+    layer = Layer(
+        node.name,
+        "conv",
+        tuple(node.inputs),
+        tuple(in_shape),
+        (ho, wo, node.c_out),
+        kernel=node.kernel,
+        stride=node.stride,
+        pad=tuple(node.pad),
+        groups=node.groups,
+        weight_bits=node.bits,
+        act_bits=32 if node.raw else act_bits,
+        output="raw" if node.raw else "act",
+        shift=int(p["shift"]),
+        codes=_np(p["codes"], np.int8),
+        scalars=None if p["scalars"] is None else _np(p["scalars"], np.int16),
+        bias=_np(p["bias"], np.int32),
+        out_scale=float(p["out_scale"]),
+    )
     return layer, float(p["out_scale"])
 
 
 def to_network(model: QNet, metadata: dict | None = None, schedule: bool = True) -> Network:
     """The chip network of a fused-stage model, validated (ProfileError) and scheduled."""
     if model.stage != "fused":
-        raise ConversionError(f"export needs the fused stage (model.set_stage('fused')), found {model.stage!r}")
+        raise ConversionError(
+            f"export needs the fused stage (model.set_stage('fused')), found {model.stage!r}"
+        )
     prof = model.profile
     in_bits = prof.activation_bits if prof.input_conversion == "round_shift" else 8
     layers: list[Layer] = []
@@ -54,23 +69,54 @@ def to_network(model: QNet, metadata: dict | None = None, schedule: bool = True)
             elif node.op == "maxpool":
                 h, w, c = in_shape
                 bits = in_bits if src < 0 else layers[src].act_bits
-                layer, scale = Layer(node.name, "maxpool", (src,), tuple(in_shape), (h // 2, w // 2, c), kernel=2,
-                                     stride=2, act_bits=bits, out_scale=s_in), s_in
+                layer, scale = (
+                    Layer(
+                        node.name,
+                        "maxpool",
+                        (src,),
+                        tuple(in_shape),
+                        (h // 2, w // 2, c),
+                        kernel=2,
+                        stride=2,
+                        act_bits=bits,
+                        out_scale=s_in,
+                    ),
+                    s_in,
+                )
             else:
                 s_b = model.input_scale if node.inputs[1] < 0 else scales[node.inputs[1]]
                 p = add_params(node, s_in, s_b)
-                layer, scale = Layer(node.name, "add", tuple(node.inputs), tuple(in_shape), tuple(in_shape),
-                                     act_bits=prof.activation_bits, shift=p["shift"], mults=p["mults"],
-                                     out_scale=p["out_scale"]), p["out_scale"]
+                layer, scale = (
+                    Layer(
+                        node.name,
+                        "add",
+                        tuple(node.inputs),
+                        tuple(in_shape),
+                        tuple(in_shape),
+                        act_bits=prof.activation_bits,
+                        shift=p["shift"],
+                        mults=p["mults"],
+                        out_scale=p["out_scale"],
+                    ),
+                    p["out_scale"],
+                )
             layers.append(layer)
             scales.append(scale)
     c = layers[-1].out_shape[2]
     n = model.dense.out_features
     last = len(layers) - 1
     layers.append(Layer("gap", "gap", (last,), layers[-1].out_shape, (1, 1, c)))
-    layers.append(Layer("dense", "dense", (last + 1,), (1, 1, c), (1, 1, n),
-                        dense_w=model.dense.weight.detach().float().numpy().copy(),
-                        dense_b=model.dense.bias.detach().float().numpy().copy()))
+    layers.append(
+        Layer(
+            "dense",
+            "dense",
+            (last + 1,),
+            (1, 1, c),
+            (1, 1, n),
+            dense_w=model.dense.weight.detach().float().numpy().copy(),
+            dense_b=model.dense.bias.detach().float().numpy().copy(),
+        )
+    )
     meta = {"model_name": "qnet", "trained_with": "edge_sdk.train"}
     meta.update(metadata or {})
     net = Network(prof, tuple(model.input_shape), layers, meta)

@@ -25,7 +25,7 @@ def _floor_log2(limit: float, value: float, default: int) -> int:
 def requant(acc: torch.Tensor, shift: int, profile: ChipProfile, raw: bool) -> torch.Tensor:
     """Datasheet 2.2: ``R(acc, shift)``, clamped to the activation codes unless raw."""
     q = round_shift(acc.detach(), shift, profile.rounding)
-    y = ste(acc * 2.0 ** -shift, q)
+    y = ste(acc * 2.0**-shift, q)
     return y if raw else torch.clamp(y, 0, profile.act_max)
 
 
@@ -40,16 +40,29 @@ def _lightspeeur_conv(node, s_in: float, dtype: torch.dtype) -> dict:
     sh_w = _floor_log2(p.weight_int_max, float((m * r).max()) * mode.max_level, p.shift_max)
     sh_b = _floor_log2((1 << (p.bias_bits - 1)) - 1, float(b_real.abs().max()), p.shift_max)
     shift = int(min(max(min(sh_w, sh_b), p.shift_min), p.shift_max))
-    scale = 2.0 ** shift
+    scale = 2.0**shift
     top = min(p.weight_int_max // mode.max_level, (1 << (p.scalar_bits - 1)) - 1)
     scalars = torch.clamp(round_half_away(m * r * scale), 0, top)
     w_int = ste(w * (r * scale), levels * scalars[:, :, None, None])
     blim = (1 << (p.bias_bits - 1)) - 1
     bias = ste(b_real * scale, torch.clamp(round_half_away(b_real.detach() * scale), -blim, blim))
     if node.raw:  # keep the whole accumulator: the host dequantizes it with 2^-shift
-        return {"codes": codes, "scalars": scalars, "w_int": w_int, "bias": bias, "shift": 0,
-                "out_scale": 1.0 / scale}
-    return {"codes": codes, "scalars": scalars, "w_int": w_int, "bias": bias, "shift": shift, "out_scale": s_out}
+        return {
+            "codes": codes,
+            "scalars": scalars,
+            "w_int": w_int,
+            "bias": bias,
+            "shift": 0,
+            "out_scale": 1.0 / scale,
+        }
+    return {
+        "codes": codes,
+        "scalars": scalars,
+        "w_int": w_int,
+        "bias": bias,
+        "shift": shift,
+        "out_scale": s_out,
+    }
 
 
 def _nqe_conv(node, dtype: torch.dtype) -> dict:
@@ -57,15 +70,27 @@ def _nqe_conv(node, dtype: torch.dtype) -> dict:
     codes = nqe_quantize(node.conv.weight.to(dtype), node.heq(), node.bits)
     bsn = node.bsn
     k = int(bsn.k)
-    b_real = bsn.beta.to(dtype) * 2.0 ** k - bsn.running_mean.to(dtype)
+    b_real = bsn.beta.to(dtype) * 2.0**k - bsn.running_mean.to(dtype)
     blim = (1 << (p.bias_bits - 1)) - 1
     bias = ste(b_real, torch.clamp(round_half_away(b_real.detach()), -blim, blim))
     if node.raw:  # raw = acc + b = y 2^k
-        return {"codes": codes.detach(), "scalars": None, "w_int": codes, "bias": bias, "shift": 0,
-                "out_scale": 2.0 ** -k}
+        return {
+            "codes": codes.detach(),
+            "scalars": None,
+            "w_int": codes,
+            "bias": bias,
+            "shift": 0,
+            "out_scale": 2.0**-k,
+        }
     shift = int(min(max(k + int(node.e), p.shift_min), p.shift_max))
-    return {"codes": codes.detach(), "scalars": None, "w_int": codes, "bias": bias, "shift": shift,
-            "out_scale": 1.0}
+    return {
+        "codes": codes.detach(),
+        "scalars": None,
+        "w_int": codes,
+        "bias": bias,
+        "shift": shift,
+        "out_scale": 1.0,
+    }
 
 
 def conv_params(node, s_in: float, dtype: torch.dtype = torch.float64) -> dict:
@@ -87,5 +112,8 @@ def add_params(node, s_a: float, s_b: float) -> dict:
     ra, rb = s_a / s_out, s_b / s_out
     mmax = (1 << (p.multiplier_bits - 1)) - 1
     shift = int(min(max(_floor_log2(mmax, max(ra, rb), p.shift_max), p.shift_min), p.shift_max))
-    mults = (int(round_half_away(torch.tensor(ra * 2.0 ** shift))), int(round_half_away(torch.tensor(rb * 2.0 ** shift))))
+    mults = (
+        int(round_half_away(torch.tensor(ra * 2.0**shift))),
+        int(round_half_away(torch.tensor(rb * 2.0**shift))),
+    )
     return {"mults": mults, "shift": shift, "out_scale": s_out if node.per_kernel else 1.0}

@@ -122,12 +122,32 @@ class QConv(Node):
 
     op = "conv"
 
-    def __init__(self, profile: ChipProfile, c_in: int, c_out: int, *, kernel: int = 3, stride: int = 1,
-                 bits: int = 1, groups: int = 1, raw: bool = False, inputs: tuple[int, ...] = (-1,),
-                 name: str = "conv", tau: float = 1.0, heq_momentum: float = 0.1) -> None:
+    def __init__(
+        self,
+        profile: ChipProfile,
+        c_in: int,
+        c_out: int,
+        *,
+        kernel: int = 3,
+        stride: int = 1,
+        bits: int = 1,
+        groups: int = 1,
+        raw: bool = False,
+        inputs: tuple[int, ...] = (-1,),
+        name: str = "conv",
+        tau: float = 1.0,
+        heq_momentum: float = 0.1,
+    ) -> None:
         super().__init__(profile, inputs, name)
         profile.mode(bits)  # fail early on a mode the chip lacks
-        self.c_in, self.c_out, self.kernel, self.stride, self.bits, self.groups = c_in, c_out, kernel, stride, bits, groups
+        self.c_in, self.c_out, self.kernel, self.stride, self.bits, self.groups = (
+            c_in,
+            c_out,
+            kernel,
+            stride,
+            bits,
+            groups,
+        )
         self.pad = same_pad(kernel, stride)
         self._raw = raw
         self.conv = nn.Conv2d(c_in, c_out, kernel, stride, groups=groups, bias=True)
@@ -166,8 +186,13 @@ class QConv(Node):
     def forward_float(self, x: torch.Tensor) -> torch.Tensor:
         if self.per_kernel:
             folded = bool(self.folded)
-            z = F.conv2d(self.padded(x), self.weight(), self.conv.bias if folded else None, self.stride,
-                         groups=self.groups)
+            z = F.conv2d(
+                self.padded(x),
+                self.weight(),
+                self.conv.bias if folded else None,
+                self.stride,
+                groups=self.groups,
+            )
             return self.activate(z if folded else self.bn(z))
         acc = F.conv2d(self.padded(x), self.weight(), None, self.stride, groups=self.groups)
         return self.activate(self.bsn(acc))
@@ -223,7 +248,9 @@ class QAdd(Node):
     def forward_float(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         return self.activate(a + b)
 
-    def forward_int(self, a: torch.Tensor, b: torch.Tensor, s_a: float, s_b: float) -> tuple[torch.Tensor, float]:
+    def forward_int(
+        self, a: torch.Tensor, b: torch.Tensor, s_a: float, s_b: float
+    ) -> tuple[torch.Tensor, float]:
         p = add_params(self, s_a, s_b)
         acc = a * p["mults"][0] + b * p["mults"][1]
         return requant(acc, p["shift"], self.profile, False), p["out_scale"]
@@ -232,17 +259,28 @@ class QAdd(Node):
         self.stage = stage
 
 
-def make_node(profile: ChipProfile, spec: dict, c_in: int, inputs: tuple[int, ...], name: str,
-              tau: float = 1.0) -> Node:
+def make_node(
+    profile: ChipProfile, spec: dict, c_in: int, inputs: tuple[int, ...], name: str, tau: float = 1.0
+) -> Node:
     """Build one node from a spec dict: {"op": "conv"|"pool"|"add", ...}."""
     op = spec.get("op", "conv")
     if op == "pool":
         return QPool(profile, inputs, name)
     if op == "add":
         return QAdd(profile, inputs, name)
-    return QConv(profile, c_in, int(spec["out"]), kernel=int(spec.get("k", 3)), stride=int(spec.get("s", 1)),
-                 bits=int(spec["bits"]), groups=int(spec.get("g", 1)), raw=bool(spec.get("raw", False)),
-                 inputs=inputs, name=name, tau=tau)
+    return QConv(
+        profile,
+        c_in,
+        int(spec["out"]),
+        kernel=int(spec.get("k", 3)),
+        stride=int(spec.get("s", 1)),
+        bits=int(spec["bits"]),
+        groups=int(spec.get("g", 1)),
+        raw=bool(spec.get("raw", False)),
+        inputs=inputs,
+        name=name,
+        tau=tau,
+    )
 
 
 def stage_index(stage: str) -> int:

@@ -36,8 +36,15 @@ def convert_input(x: torch.Tensor, profile: ChipProfile) -> torch.Tensor:
 class QNet(nn.Module):
     """Chip nodes (a DAG in topological order) followed by a host GAP + dense head."""
 
-    def __init__(self, profile: Union[str, ChipProfile], input_shape: Sequence[int], spec: list[dict], *,
-                 classes: int = 10, tau: float = 1.0) -> None:
+    def __init__(
+        self,
+        profile: Union[str, ChipProfile],
+        input_shape: Sequence[int],
+        spec: list[dict],
+        *,
+        classes: int = 10,
+        tau: float = 1.0,
+    ) -> None:
         super().__init__()
         self.profile = load_profile(profile)
         self.input_shape = tuple(int(v) for v in input_shape)

@@ -40,7 +40,7 @@ def round_shift(acc: torch.Tensor, shift: int, rounding: str) -> torch.Tensor:
     """``R(acc, shift)`` of datasheet 2.1 on integer-valued float tensors (exact in float64)."""
     if shift == 0:
         return acc
-    scale = float(2 ** shift)
+    scale = float(2**shift)
     if rounding == "floor":
         return torch.floor(acc / scale)
     return torch.sign(acc) * torch.floor((acc.abs() + scale / 2) / scale)
@@ -66,7 +66,9 @@ def kernel_quant(w: torch.Tensor, bits: int) -> tuple[torch.Tensor, torch.Tensor
         step = m / 4
         r = mag / torch.clamp(step, min=1e-30)[:, :, None, None]
         # nearest of {0, 1, 2, 4} steps: thresholds halfway between them
-        level = torch.where(r < 0.5, 0.0, torch.where(r < 1.5, 1.0, torch.where(r < 3.0, 2.0, 4.0))).to(w.dtype)
+        level = torch.where(r < 0.5, 0.0, torch.where(r < 1.5, 1.0, torch.where(r < 3.0, 2.0, 4.0))).to(
+            w.dtype
+        )
         code = torch.where(level == 4.0, 3.0, level)
         return sign * code, sign * level, step
     if bits == 5:

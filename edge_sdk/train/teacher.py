@@ -23,8 +23,15 @@ from ..litert import make_interpreter
 class TFLiteTeacher:
     """Logits of a .tflite classifier for uint8 NHWC torch batches (no gradients)."""
 
-    def __init__(self, path: str | Path, *, scale: float = 1.0, offset: float = 0.0, num_threads: int = 1,
-                 probabilities: bool = True) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        scale: float = 1.0,
+        offset: float = 0.0,
+        num_threads: int = 1,
+        probabilities: bool = True,
+    ) -> None:
         self.path = str(path)
         self.scale, self.offset, self.probabilities = scale, offset, probabilities
         self.interp = make_interpreter(self.path, num_threads=num_threads)

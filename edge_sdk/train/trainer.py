@@ -31,6 +31,7 @@ from .model import QNet
 try:
     from tqdm import tqdm
 except ImportError:  # progress bars are optional
+
     def tqdm(it, **_):
         return it
 
@@ -89,16 +90,23 @@ def _loss(model: QNet, x: torch.Tensor, y: torch.Tensor, teacher, cfg: TrainConf
     if teacher is not None and cfg.distill > 0:
         with torch.no_grad():
             t = teacher(x)
-        kd = F.kl_div(F.log_softmax(logits / cfg.temperature, 1), F.softmax(t / cfg.temperature, 1),
-                      reduction="batchmean") * cfg.temperature**2
+        kd = (
+            F.kl_div(
+                F.log_softmax(logits / cfg.temperature, 1),
+                F.softmax(t / cfg.temperature, 1),
+                reduction="batchmean",
+            )
+            * cfg.temperature**2
+        )
         loss = (1 - cfg.distill) * loss + cfg.distill * kd
     return loss
 
 
 def _optimizer(model: QNet, stage: Stage, steps: int, cfg: TrainConfig):
     opt = torch.optim.AdamW(model.parameters(), lr=stage.lr, weight_decay=cfg.weight_decay)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=stage.lr, total_steps=max(1, steps),
-                                                pct_start=0.15 if stage.name == "float" else 0.05)
+    sched = torch.optim.lr_scheduler.OneCycleLR(
+        opt, max_lr=stage.lr, total_steps=max(1, steps), pct_start=0.15 if stage.name == "float" else 0.05
+    )
     return opt, sched
 
 
@@ -125,8 +133,14 @@ def _teacher(out: Path, model: QNet, cfg: TrainConfig, given=None):
     return teacher.eval()
 
 
-def train(model: QNet, train_data: ArrayData, val_data: Optional[ArrayData], cfg: TrainConfig,
-          resume: bool = True, teacher=None) -> list[dict]:
+def train(
+    model: QNet,
+    train_data: ArrayData,
+    val_data: Optional[ArrayData],
+    cfg: TrainConfig,
+    resume: bool = True,
+    teacher=None,
+) -> list[dict]:
     """Run (or resume) the staged plan; returns the per-epoch history.
 
     ``teacher``: a callable uint8 NHWC batch -> logits (a torch module or a
@@ -161,12 +175,23 @@ def train(model: QNet, train_data: ArrayData, val_data: Optional[ArrayData], cfg
             sched.load_state_dict(state["sched"])
         stage_teacher = _teacher(out, model, cfg, teacher)
         for epoch in range(epoch0, stage.epochs):
-            history.append(_epoch(model, train_data, val_data, cfg, stage, si, epoch, steps, opt, sched,
-                                  stage_teacher))
+            history.append(
+                _epoch(model, train_data, val_data, cfg, stage, si, epoch, steps, opt, sched, stage_teacher)
+            )
             say(json.dumps(history[-1]))
             nxt = (si, epoch + 1) if epoch + 1 < stage.epochs else (si + 1, 0)
-            _save(ckpt_path, {"stage": nxt[0], "epoch": nxt[1], "model": model.state_dict(), "opt": opt.state_dict(),
-                              "sched": sched.state_dict(), "history": history, "config": _config(cfg)})
+            _save(
+                ckpt_path,
+                {
+                    "stage": nxt[0],
+                    "epoch": nxt[1],
+                    "model": model.state_dict(),
+                    "opt": opt.state_dict(),
+                    "sched": sched.state_dict(),
+                    "history": history,
+                    "config": _config(cfg),
+                },
+            )
         _save(out / f"{stage.name}.pt", {"model": model.state_dict(), "history": history})
     cfg.history = history
     return history
@@ -177,10 +202,23 @@ def _epoch(model, train_data, val_data, cfg, stage, si, epoch, steps, opt, sched
     model.train()
     gen = generator(cfg.seed, si, epoch)
     t0, total, n = time.time(), 0.0, 0
-    it = batches(train_data, cfg.batch_size, gen, aug=cfg.augment, limit=cfg.max_batches, pad=cfg.aug_pad,
-                 flip=cfg.aug_flip)
-    bar = tqdm(it, total=steps, desc=f"{stage.name} {epoch + 1}/{stage.epochs}", leave=False,
-               disable=not cfg.progress, mininterval=10)
+    it = batches(
+        train_data,
+        cfg.batch_size,
+        gen,
+        aug=cfg.augment,
+        limit=cfg.max_batches,
+        pad=cfg.aug_pad,
+        flip=cfg.aug_flip,
+    )
+    bar = tqdm(
+        it,
+        total=steps,
+        desc=f"{stage.name} {epoch + 1}/{stage.epochs}",
+        leave=False,
+        disable=not cfg.progress,
+        mininterval=10,
+    )
     for x, y in bar:
         loss = _loss(model, x, y, teacher, cfg)
         opt.zero_grad(set_to_none=True)
@@ -190,5 +228,10 @@ def _epoch(model, train_data, val_data, cfg, stage, si, epoch, steps, opt, sched
         total += float(loss.detach()) * len(y)
         n += len(y)
     acc = evaluate(model, val_data, cfg.eval_batch) if val_data is not None else None
-    return {"stage": stage.name, "epoch": epoch + 1, "loss": round(total / max(n, 1), 4),
-            "val_acc": None if acc is None else round(acc, 4), "seconds": round(time.time() - t0, 1)}
+    return {
+        "stage": stage.name,
+        "epoch": epoch + 1,
+        "loss": round(total / max(n, 1), 4),
+        "val_acc": None if acc is None else round(acc, 4),
+        "seconds": round(time.time() - t0, 1),
+    }

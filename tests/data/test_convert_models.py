@@ -76,8 +76,9 @@ def mobilenet(shared_data):
 
     shape = (128, 128, 3)
     crops, rng = [], np.random.default_rng(0)
-    for p in sorted(glob.glob(str(shared_data / "hires" / "*.png"))) + [str(shared_data / "hires" /
-                                                                          "coral_cat_1080p.jpg")]:
+    for p in sorted(glob.glob(str(shared_data / "hires" / "*.png"))) + [
+        str(shared_data / "hires" / "coral_cat_1080p.jpg")
+    ]:
         with Image.open(p) as im:
             im = im.convert("RGB")
             w, h = im.size
@@ -87,9 +88,15 @@ def mobilenet(shared_data):
                 crops.append(np.asarray(im.crop((x0, y0, x0 + s, y0 + s)).resize((128, 128), Image.BILINEAR)))
     calib = np.concatenate([load_images(shared_data / "kodak", shape), np.stack(crops)])
     path = shared_data / "models" / "coral" / "mobilenet_v1_0.25_128_quant.tflite"
-    res = convert_detailed(path, profile="lightspeeur-2803", calib=calib, bits=5, sqnr=False, **MOBILENET_OPTIONS)
-    photos = np.stack([load_image(p, shape) for p in sorted(glob.glob(str(shared_data / "models" / "coral" /
-                                                                             "test_images" / "*")))])
+    res = convert_detailed(
+        path, profile="lightspeeur-2803", calib=calib, bits=5, sqnr=False, **MOBILENET_OPTIONS
+    )
+    photos = np.stack(
+        [
+            load_image(p, shape)
+            for p in sorted(glob.glob(str(shared_data / "models" / "coral" / "test_images" / "*")))
+        ]
+    )
     return res, photos
 
 

@@ -28,8 +28,11 @@ def test_cifar10_firmware_fits_1mb(image):
     net = image.network
     p = net.profile
     assert p.id == "nqe-1mb" and p.activation_bits == 2
-    bits = sum(layer.codes.size * layer.weight_bits + layer.out_shape[2] * p.bias_bits
-               for layer in net.chip_layers if layer.op == "conv")
+    bits = sum(
+        layer.codes.size * layer.weight_bits + layer.out_shape[2] * p.bias_bits
+        for layer in net.chip_layers
+        if layer.op == "conv"
+    )
     assert bits <= 131072 * 8
     assert {layer.weight_bits for layer in net.chip_layers if layer.op == "conv"} == {1, 2, 3}
 
@@ -38,7 +41,8 @@ def test_cifar10_firmware_accuracy(shared_data, image):
     with np.load(shared_data / "cifar10" / "cifar10_test.npz") as d:
         x, y = d["x_exact"], d["y"][d["idx_exact"]]
     dev = Device("auto").load(image)
-    pred = np.concatenate([dev.run(np.ascontiguousarray(x[i: i + 250])).output.argmax(-1)
-                           for i in range(0, len(x), 250)])
+    pred = np.concatenate(
+        [dev.run(np.ascontiguousarray(x[i : i + 250])).output.argmax(-1) for i in range(0, len(x), 250)]
+    )
     acc = float((pred == y).mean())
     assert acc >= MIN_ACCURACY, f"chip accuracy {acc:.4f} on the 1,000 exact CIFAR-10 test images"

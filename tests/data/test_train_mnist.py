@@ -38,7 +38,8 @@ def test_mnist_firmware_accuracy(shared_data, image):
         x, y = d["x_test"][..., None], d["y_test"]
     n = len(x) if emulator.AVAILABLE else 2000
     dev = Device("auto").load(image)
-    pred = np.concatenate([dev.run(np.ascontiguousarray(x[i: i + 250])).output.argmax(-1)
-                           for i in range(0, n, 250)])
+    pred = np.concatenate(
+        [dev.run(np.ascontiguousarray(x[i : i + 250])).output.argmax(-1) for i in range(0, n, 250)]
+    )
     acc = float((pred == y[:n]).mean())
     assert acc >= 0.990, f"chip accuracy {acc:.4f} on {n} MNIST test images"

@@ -26,8 +26,9 @@ def _check(data: bytes, shape, atol=2e-4):
     return model
 
 
-@pytest.mark.parametrize("size,stride,padding", [(8, 2, "SAME"), (9, 2, "SAME"), (7, 1, "SAME"), (9, 2, "VALID"),
-                                                 (10, 1, "VALID")])
+@pytest.mark.parametrize(
+    "size,stride,padding", [(8, 2, "SAME"), (9, 2, "SAME"), (7, 1, "SAME"), (9, 2, "VALID"), (10, 1, "VALID")]
+)
 def test_conv_padding_and_strides_match_litert(size, stride, padding):
     b = TFLiteBuilder()
     x = b.input((1, size, size, 3))

@@ -12,7 +12,9 @@ from edge_sdk.convert.tflite_writer import tiny_cnn
 pytest.importorskip("ai_edge_litert")
 RNG = np.random.default_rng(0)
 BASE = RNG.integers(0, 256, (80, 4, 4, 3)).astype(np.float32)
-X = np.clip(np.repeat(np.repeat(BASE, 4, 1), 4, 2) + RNG.normal(0, 20, (80, 16, 16, 3)), 0, 255).astype(np.uint8)
+X = np.clip(np.repeat(np.repeat(BASE, 4, 1), 4, 2) + RNG.normal(0, 20, (80, 16, 16, 3)), 0, 255).astype(
+    np.uint8
+)
 
 
 def test_dither_recovers_two_more_bits_of_input():
@@ -27,8 +29,9 @@ def test_dither_recovers_two_more_bits_of_input():
 
 def test_offset_input_is_padded_on_the_host_with_the_zero_pixel():
     # the same model, told that its real input is pixel / 128 - 1 (like the Coral MobileNet)
-    res = convert_detailed(tiny_cnn(), calib=X[:60], bits=5, input_scale=1 / 128, input_offset=-1.0,
-                           recon_images=40)
+    res = convert_detailed(
+        tiny_cnn(), calib=X[:60], bits=5, input_scale=1 / 128, input_offset=-1.0, recon_images=40
+    )
     meta = res.network.metadata
     assert meta["input"]["host_pad"]["pad_value"] == [128, 128, 128]
     assert tuple(res.network.input_shape) == (18, 18, 3) and meta["input"]["model_shape"] == [16, 16, 3]
@@ -44,6 +47,8 @@ def test_dithered_input_adds_a_first_layer_and_improves_it():
     assert tuple(dith.network.input_shape) == (32, 32, 3) and dith.network.layers[0].name == "dither0"
     assert dith.network.metadata["input"]["dither"]["factor"] == 2
     assert dith.report.layers[0].sqnr_db > 35
-    assert dith.report.layers[1].sqnr_db > plain.report.layers[0].sqnr_db  # the model's first conv, finer input
+    assert (
+        dith.report.layers[1].sqnr_db > plain.report.layers[0].sqnr_db
+    )  # the model's first conv, finer input
     out = intsim.outputs(dith.network, prepare_frames(dith.network.metadata, X[60:]))
     assert out.shape == (20, 5)

@@ -31,7 +31,9 @@ FAST = dict(recon_images=64, calib_batch=40)
 
 @pytest.fixture(scope="module")
 def cnn():
-    return convert_detailed(tiny_cnn(), profile="lightspeeur-2803", calib=CAL, bits=5, labels=list("abcde"), **FAST)
+    return convert_detailed(
+        tiny_cnn(), profile="lightspeeur-2803", calib=CAL, bits=5, labels=list("abcde"), **FAST
+    )
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +81,9 @@ def test_metadata_and_report(cnn):
     meta = cnn.network.metadata
     assert meta["output"]["labels"] == list("abcde") and "softmax" in meta["output"]["meaning"]
     assert len(meta["provenance"]["source_sha256"]) == 64
-    assert meta["provenance"]["options"]["bits"] == 5 and meta["provenance"]["calibration"]["images"] == len(CAL)
+    assert meta["provenance"]["options"]["bits"] == 5 and meta["provenance"]["calibration"]["images"] == len(
+        CAL
+    )
     assert {p["target"] for p in meta["partition"]} == {"chip", "host"}
     report = json.loads(cnn.report.to_json())
     rows = report["layers"]
@@ -97,9 +101,13 @@ def test_per_layer_bits_and_budget():
     assert [layer.weight_bits for layer in net.chip_layers if layer.op == "conv"] == [3, 2, 3, 3]
     full = convert_detailed(tiny_cnn(), profile="lightspeeur-2803", calib=CAL, bits=5, sqnr=False, **FAST)
     budget = int(sum(r.total_bytes for r in full.report.layers if r.target == "chip") * 8 * 0.8)
-    small = convert_detailed(tiny_cnn(), profile="lightspeeur-2803", calib=CAL, budget_bits=budget, sqnr=False, **FAST)
+    small = convert_detailed(
+        tiny_cnn(), profile="lightspeeur-2803", calib=CAL, budget_bits=budget, sqnr=False, **FAST
+    )
     used = sum(r.total_bytes for r in small.report.layers if r.target == "chip") * 8
-    assert used <= budget and any(layer.weight_bits < 5 for layer in small.network.chip_layers if layer.op == "conv")
+    assert used <= budget and any(
+        layer.weight_bits < 5 for layer in small.network.chip_layers if layer.op == "conv"
+    )
     with pytest.raises(ConversionError, match="cannot be met"):
         convert_network(tiny_cnn(), profile="lightspeeur-2803", calib=CAL, budget_bits=1000, **FAST)
 
@@ -142,8 +150,12 @@ def _raw_tail_model() -> bytes:
     rng = np.random.default_rng(5)
     b = TFLiteBuilder()
     x = b.input((1, 16, 16, 3))
-    y = b.conv2d(x, rng.normal(0, 0.003, (8, 3, 3, 3)).astype(np.float32), np.full(8, 0.1, np.float32), act="RELU")
-    y = b.conv2d(y, rng.normal(0, 0.3, (6, 1, 1, 8)).astype(np.float32), rng.normal(0, 0.1, 6).astype(np.float32))
+    y = b.conv2d(
+        x, rng.normal(0, 0.003, (8, 3, 3, 3)).astype(np.float32), np.full(8, 0.1, np.float32), act="RELU"
+    )
+    y = b.conv2d(
+        y, rng.normal(0, 0.3, (6, 1, 1, 8)).astype(np.float32), rng.normal(0, 0.1, 6).astype(np.float32)
+    )
     y = b.reshape(b.mean_hw(y), (1, 6))
     y = b.fully_connected(y, rng.normal(0, 1, (4, 6)).astype(np.float32), np.zeros(4, np.float32))
     return b.build([x], [b.softmax(y)])
@@ -162,6 +174,6 @@ def test_residual_add_path_uses_integer_multipliers():
     res = convert_detailed(tiny_resnet(), calib=CAL, bits=5, residual="add", **FAST)
     adds = [layer for layer in res.network.chip_layers if layer.op == "add"]
     assert len(adds) == 5 and {np.sign(m) for layer in adds for m in layer.mults} == {-1, 1}
-    assert all(abs(m) < 2 ** 11 and 0 <= layer.shift <= 12 for layer in adds for m in layer.mults)
+    assert all(abs(m) < 2**11 and 0 <= layer.shift <= 12 for layer in adds for m in layer.mults)
     theirs = run_litert(res.imported, TEST).argmax(1)
     assert (intsim.outputs(res.network, TEST).argmax(1) == theirs).mean() >= 0.85

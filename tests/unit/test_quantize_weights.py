@@ -127,8 +127,10 @@ def test_percentile_cap_is_max_over_batches():
     x = rng.integers(0, 256, (40, 16, 16, 3)).astype(np.uint8)
     caps = calibrate(g, plan, x, levels=31, percentile=99.0, batch=10)
     first = plan.layers[0].groups[0]
-    per_batch = [np.percentile(first.ref.evaluate(run_graph(g, pixels_to_real(g, x[i:i + 10]))), 99.0)
-                 for i in range(0, 40, 10)]
+    per_batch = [
+        np.percentile(first.ref.evaluate(run_graph(g, pixels_to_real(g, x[i : i + 10]))), 99.0)
+        for i in range(0, 40, 10)
+    ]
     assert caps[first.key] == pytest.approx(max(per_batch))
     assert batch_stat(np.arange(101.0), "max", 0, 31) == 100.0
     assert plan.layers[1].groups[0].cap == 6.0  # ReLU6 -> capped ReLU with cap 6, not calibrated

@@ -20,9 +20,15 @@ BITS = {"lightspeeur-2803": [1, 2, 3, 5], "nqe-1mb": [1, 2, 3]}
 
 def _spec(profile: str) -> list[dict]:
     b = BITS[profile]
-    return [{"out": 8, "bits": b[-1]}, {"out": 8, "bits": b[0], "s": 2}, {"op": "pool"}, {"out": 8, "bits": b[1]},
-            {"op": "add", "inputs": [2, 3]}, {"out": 12, "bits": b[2], "g": 1 if profile == "lightspeeur-2803" else 4},
-            {"out": 8, "bits": b[0], "k": 1, "raw": True}]
+    return [
+        {"out": 8, "bits": b[-1]},
+        {"out": 8, "bits": b[0], "s": 2},
+        {"op": "pool"},
+        {"out": 8, "bits": b[1]},
+        {"op": "add", "inputs": [2, 3]},
+        {"out": 12, "bits": b[2], "g": 1 if profile == "lightspeeur-2803" else 4},
+        {"out": 8, "bits": b[0], "k": 1, "raw": True},
+    ]
 
 
 def _fused_model(profile: str) -> tuple[QNet, torch.Tensor]:

@@ -24,8 +24,13 @@ def _data() -> ArrayData:
 
 
 def _cfg(out, log=None) -> TrainConfig:
-    stages = [Stage("float", 2, 1e-2), Stage("qweight", 1, 5e-3), Stage("calib", batches=2), Stage("qact", 1, 5e-3),
-              Stage("fused", 2, 1e-3)]
+    stages = [
+        Stage("float", 2, 1e-2),
+        Stage("qweight", 1, 5e-3),
+        Stage("calib", batches=2),
+        Stage("qact", 1, 5e-3),
+        Stage("fused", 2, 1e-3),
+    ]
     return TrainConfig(stages, out_dir=str(out), batch_size=16, augment=True, progress=False, log=log)
 
 
