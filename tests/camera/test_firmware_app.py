@@ -13,7 +13,6 @@ import sqlite3
 from pathlib import Path
 
 import numpy as np
-import pytest
 from PIL import Image
 
 from edge_sdk.camera.cli import register_cli
@@ -26,8 +25,7 @@ N = 100
 
 
 def test_classify_mnist_digits_end_to_end(shared_data, tmp_path):
-    if not FIRMWARE.is_file():
-        pytest.skip(f"{FIRMWARE} not built")
+    assert FIRMWARE.is_file(), f"shipped firmware missing: {FIRMWARE}"
     d = np.load(shared_data / "mnist" / "mnist.npz")
     x, y = d["x_test"][:N], d["y_test"][:N]
     folder = tmp_path / "digits"
