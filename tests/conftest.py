@@ -8,6 +8,7 @@ Tiers (pytest markers, applied by directory): ``unit`` (pure Python), ``emulator
 from __future__ import annotations
 
 import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -51,3 +52,26 @@ def pytest_collection_modifyitems(config, items):
         for tier in ("unit", "emulator", "data"):
             if tier in parts:
                 item.add_marker(getattr(pytest.mark, tier))
+
+
+# Wall-clock budget per test, by tier: network tests must never hang CI.
+DEADLINES_S = {"transport": 60, "camera": 60, "server": 90}
+
+
+@pytest.fixture(autouse=True)
+def _deadline(request):
+    """Bound network-tier tests: SIGALRM raises TimeoutError if one runs past its budget."""
+    parts = Path(str(request.node.fspath)).parts
+    budget = next((DEADLINES_S[p] for p in parts if p in DEADLINES_S), None)
+    if budget is None:
+        yield
+        return
+
+    def boom(signum, frame):
+        raise TimeoutError(f"test exceeded {budget} s")
+
+    old = signal.signal(signal.SIGALRM, boom)
+    signal.setitimer(signal.ITIMER_REAL, budget)
+    yield
+    signal.setitimer(signal.ITIMER_REAL, 0)
+    signal.signal(signal.SIGALRM, old)

@@ -1,32 +1,16 @@
 """Fixtures for server tests: credentials, a loopback server, bounded asyncio runs.
 
-Every test is bounded: a SIGALRM fires if one runs past its budget.  Servers bind
+Every test is bounded (tests/conftest.py: DEADLINES_S).  Servers bind
 127.0.0.1 on ephemeral ports only.
 """
 
 from __future__ import annotations
-
-import signal
 
 import pytest
 
 from edge_sdk.server.run import BackgroundServer
 from edge_sdk.server.server import ServerConfig
 from edge_sdk.transport.auth import CredentialStore
-
-TEST_BUDGET_S = 90
-
-
-@pytest.fixture(autouse=True)
-def _deadline():
-    def boom(signum, frame):
-        raise TimeoutError(f"test exceeded {TEST_BUDGET_S} s")
-
-    old = signal.signal(signal.SIGALRM, boom)
-    signal.setitimer(signal.ITIMER_REAL, TEST_BUDGET_S)
-    yield
-    signal.setitimer(signal.ITIMER_REAL, 0)
-    signal.signal(signal.SIGALRM, old)
 
 
 @pytest.fixture
