@@ -55,7 +55,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     image = load_firmware(args.image)
     dev = Device(args.backend).load(image)
     for path in args.frames:
-        frame = load_frame(path, dev.input_shape)
+        # the model's input size; the Device applies the image's input prep (padding, dithering)
+        frame = load_frame(path, dev.model_input_shape)
         print(f"{path}: {summarize(image, dev.run(frame))}")
     return 0
 
@@ -68,7 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_profiles)
     p = sub.add_parser("run", help="run image files through a firmware image on the device")
     p.add_argument("image", help="firmware image (.edgefw)")
-    p.add_argument("frames", nargs="+", help="image files (resized to the network input)")
+    p.add_argument("frames", nargs="+", help="image files (resized to the model's input)")
     p.add_argument("--backend", default="auto", choices=["auto", "emulator", "reference"])
     p.set_defaults(func=_cmd_run)
     for name in _PLUGINS:

@@ -90,7 +90,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         f"firmware  {path}  ({image.size} bytes, profile {image.profile.id}, sha256 {image.sha256[:16]}...)"
     )
     dev = Device(args.backend).load(image)
-    frame = load_frame(args.image, dev.input_shape)
+    frame = load_frame(args.image, dev.model_input_shape)
     print(f"input     {args.image} -> {frame.shape} uint8")
     result, t_dev = _timed(dev, frame, 5)
     with warnings.catch_warnings():

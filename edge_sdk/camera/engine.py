@@ -55,7 +55,8 @@ class FirmwareEngine:
         self.device = edge_sdk.Device(backend=backend)
         self.device.load(self.image)
         meta = dict(getattr(self.image, "metadata", {}) or {})
-        self.input_shape = tuple(int(v) for v in self.image.input_shape)
+        # the model's input size: the Device applies the image's input prep (padding, dithering)
+        self.input_shape = tuple(int(v) for v in self.device.model_input_shape)
         self.labels = list(meta["labels"]) if meta.get("labels") else None
         self.name = str(
             meta.get("model_name")

@@ -19,7 +19,6 @@ from ..runtime import Device
 from .data import load_images
 from .float_exec import pixels_to_real, run_graph
 from .importer import ImportedModel, import_tflite, run_litert
-from .inputpad import prep_from_metadata
 from .sqnr import db
 
 
@@ -121,16 +120,15 @@ def verify(
     dev = Device(backend).load(image)
     net = dev.network
     meta = net.metadata or {}
-    model_shape = tuple(meta.get("input", {}).get("model_shape") or net.input_shape)
-    x, found = load_images(data, model_shape, limit=limit, with_labels=True)
+    # frames at the model's logical input size; the Device applies the image's input prep
+    x, found = load_images(data, dev.model_input_shape, limit=limit, with_labels=True)
     labels = found if labels is None else np.asarray(labels)[: len(x)]
-    prep = prep_from_metadata(meta)
     ref = _reference(reference, meta)
     result = VerifyResult(len(x), dev.backend.name)
     acc = _SqnrAccumulator(meta.get("quant", [])) if ref is not None and meta.get("quant") else None
     outs = []
     for i in range(0, len(x), batch):
-        run = dev.run(prep.apply(x[i : i + batch]), taps=acc is not None)
+        run = dev.run(x[i : i + batch], taps=acc is not None)
         outs.append(run.output.reshape(len(run.output), -1))
         if acc is not None:
             env = run_graph(ref.graph, pixels_to_real(ref.graph, x[i : i + batch]), keep=acc.tensors)

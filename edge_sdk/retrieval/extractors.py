@@ -39,7 +39,7 @@ class ChipExtractor:
         if self.layer not in names:
             raise InputError(f"no layer {self.layer!r} in the firmware image (layers: {names})")
         self._layer = net.layers[names.index(self.layer)]
-        self.input_shape = tuple(net.input_shape)
+        self.input_shape = self.device.model_input_shape  # the Device applies the image's input prep
 
     def features(self, batch: np.ndarray) -> np.ndarray:
         res = self.device.run(batch, taps=True)

@@ -4,7 +4,14 @@
     image = edge_sdk.load_firmware("firmware_images/sample_lightspeeur.edgefw")
     dev = edge_sdk.Device()                 # "auto": emulator if built, else reference
     dev.load(image)
-    result = dev.run(frame)                 # uint8 HWC (or NHWC) of image.input_shape
+    result = dev.run(frame)                 # uint8 HWC (or NHWC) of dev.model_input_shape
+
+Frames are taken at the model's logical input size (``dev.model_input_shape``)
+and prepared as the image's metadata says (host padding, input dithering: see
+:mod:`edge_sdk.runtime.inputprep`) before the chip sees them; frames already at
+the chip's input size (``dev.input_shape``) pass unchanged, and
+``run(frame, prepare=False)`` accepts only those.  Without input preparation in
+the image the two shapes are the same and frames go to the chip as they are.
 
 ``result.codes`` are the last chip layer's integer outputs (uint8 activation codes,
 or int32 raw accumulators), ``result.output`` the network's float32 output (host
@@ -28,6 +35,7 @@ from ..network import Network
 from ..tiling import compute_schedule, layer_tiles
 from .backend import Backend
 from .host import dequantize, run_host_layer
+from .inputprep import InputPrep, model_input_shape, prep_from_metadata
 
 BACKENDS = ("auto", "emulator", "reference")
 
@@ -65,6 +73,8 @@ class Device:
         self.network: Network | None = None
         self.image: Any = None
         self._tiles: dict[int, list] = {}
+        self._prep = InputPrep()
+        self._model_shape: tuple[int, int, int] | None = None
 
     def load(self, image: Any) -> Device:
         """Load a FirmwareImage, a Network, image bytes or a path to an image file."""
@@ -77,9 +87,12 @@ class Device:
             raise InputError(
                 f"Device.load expects a FirmwareImage, Network, bytes or path, found {type(image).__name__}"
             )
+        prep = prep_from_metadata(net.metadata)  # FirmwareError on malformed input metadata
+        model_shape = model_input_shape(net.metadata, net.input_shape)
         if net.schedule is None:
             net.schedule = compute_schedule(net)
         self.image, self.network = image, net
+        self._prep, self._model_shape = prep, model_shape
         self.backend.load(net)
         self._tiles = {
             ls.layer: layer_tiles(net, ls.layer, ls.band_rows, ls.group_channels)
@@ -89,31 +102,69 @@ class Device:
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
+        """The chip's input shape (HWC): frames after the image's input preparation."""
         return tuple(self._net().input_shape)
+
+    @property
+    def model_input_shape(self) -> tuple[int, int, int]:
+        """The model's logical input shape (HWC): what ``run`` takes before input preparation.
+
+        Equal to :attr:`input_shape` when the image has no input preparation.
+        """
+        self._net()
+        return self._model_shape
+
+    @property
+    def input_prep(self) -> InputPrep:
+        """The loaded image's input preparation (identity when it has none)."""
+        self._net()
+        return self._prep
 
     def _net(self) -> Network:
         if self.network is None:
             raise BackendError("no firmware loaded: call Device.load(image) first")
         return self.network
 
-    def _check_frame(self, frame: Any) -> np.ndarray:
-        want = self.input_shape
+    def _check_frame(self, frame: Any, prepare: bool = True) -> np.ndarray:
+        """The chip's input frame(s) for ``frame``: prepared if at the model's size, else checked."""
+        chip = self.input_shape
+        model = self.model_input_shape
+        prepares = prepare and model != chip
         if not isinstance(frame, np.ndarray):
+            shapes = f"{model} or (N, *{model})" if prepares else f"{chip} or (N, *{chip})"
             raise InputError(
-                f"frame must be a numpy uint8 array of shape {want} or (N, *{want}), "
-                f"found {type(frame).__name__}"
+                f"frame must be a numpy uint8 array of shape {shapes}, found {type(frame).__name__}"
             )
         if frame.dtype != np.uint8:
             raise InputError(
                 f"frame dtype must be uint8, found {frame.dtype} (convert and scale to 0..255 first)"
             )
-        if frame.shape[-3:] != want or frame.ndim not in (3, 4):
-            raise InputError(f"frame shape must be {want} (HWC) or (N, *{want}) (NHWC), found {frame.shape}")
-        return frame
+        if frame.ndim in (3, 4):
+            if frame.shape[-3:] == chip:
+                return frame
+            if prepares and frame.shape[-3:] == model:
+                return self._prep.apply(frame)
+        if model == chip:
+            raise InputError(f"frame shape must be {chip} (HWC) or (N, *{chip}) (NHWC), found {frame.shape}")
+        if prepares:
+            raise InputError(
+                f"frame shape must be the model's input {model} (HWC) or (N, *{model}) (NHWC), "
+                f"prepared by the device ({self._prep}), or the chip's input {chip} / (N, *{chip}) "
+                f"already prepared, found {frame.shape}"
+            )
+        raise InputError(
+            f"frame shape must be the chip's input {chip} (HWC) or (N, *{chip}) (NHWC) with prepare=False; "
+            f"the model's input {model} needs prepare=True ({self._prep}), found {frame.shape}"
+        )
 
-    def run(self, frame: np.ndarray, *, taps: bool = False) -> RunResult:
-        """Run one HWC frame or an NHWC batch; see the module docstring for the result."""
-        frame = self._check_frame(frame)
+    def run(self, frame: np.ndarray, *, taps: bool = False, prepare: bool = True) -> RunResult:
+        """Run one HWC frame or an NHWC batch; see the module docstring for the result.
+
+        ``frame`` is uint8 at :attr:`model_input_shape` (prepared here as the image's
+        metadata says) or at :attr:`input_shape` (passed to the chip unchanged).
+        ``prepare=False`` accepts only the chip's input shape.
+        """
+        frame = self._check_frame(frame, prepare)
         if frame.ndim == 3:
             return self._run_one(frame, taps)
         results = [self._run_one(f, taps) for f in frame]
@@ -177,6 +228,8 @@ class Device:
             "backend": self.backend.name,
             "profile": net.profile.id,
             "input_shape": list(net.input_shape),
+            "model_input_shape": list(self.model_input_shape),
+            "input_prep": self._prep.to_dict(),
             "metadata": dict(net.metadata),
             "layers": layers,
         }

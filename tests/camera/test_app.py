@@ -144,10 +144,12 @@ def test_firmware_engine_uses_the_core_api_exactly(monkeypatch, tmp_path):
     calls = {}
 
     class Image_:
-        input_shape = (8, 8, 3)
+        input_shape = (10, 10, 3)  # the chip's input: the model's, padded on the host by the Device
         metadata = {"labels": ["a", "b"], "model_name": "tiny"}
 
     class Device:
+        model_input_shape = (8, 8, 3)  # what Device.run takes (it applies the image's input prep)
+
         def __init__(self, backend):
             calls["backend"] = backend
 
