@@ -45,9 +45,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--patch", type=int, default=32, help="patch side in compress mode")
     p.add_argument(
         "--codec",
-        choices=["baseline", "raw"],
+        choices=["baseline", "learned", "raw"],
         default="baseline",
-        help="compress mode: 'baseline' (edge_sdk.codec, bit-plane latents) or 'raw' pixels",
+        help="compress mode: 'baseline' (non-learned bit-plane latents), 'learned' (the nqe-1mb encoder "
+        "firmware, binary latents; see --codec-channels) or 'raw' pixels",
+    )
+    p.add_argument(
+        "--codec-channels",
+        type=int,
+        default=16,
+        help="learned codec: latent channels per 4x4 position (8/16/32/64 = 0.125/0.25/0.5/1 bpp raw)",
     )
     p.add_argument(
         "--max-side", type=int, default=640, help="compress mode: downscale frames to this longer side"
@@ -98,7 +105,11 @@ async def run_camera(args) -> dict:
     status = LiveStatus(args.frames, enabled=not args.no_progress)
     from .encoders import ENCODERS
 
-    encoder = ENCODERS[args.codec](args.patch)
+    encoder = (
+        ENCODERS[args.codec](args.patch, args.codec_channels)
+        if args.codec == "learned"
+        else ENCODERS[args.codec](args.patch)
+    )
     h, w = engine.input_shape[:2]
     source = open_source(args.source, loop=args.loop, lores_size=(w, h))
     try:

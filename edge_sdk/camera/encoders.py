@@ -98,4 +98,31 @@ class BaselinePatchEncoder:
         return EncodedFrame(w, h, c, self.patch, self.codec, sorted(payloads.items()))
 
 
-ENCODERS = {"raw": RawPatchEncoder, "baseline": BaselinePatchEncoder}
+class LearnedPatchEncoder:
+    """The learned codec (docs/codec.md): the nqe-1mb encoder firmware turns each 32x32 patch into
+    binary latents (``channels`` per 4x4 position: 16 = 0.25 bpp before entropy coding), arithmetic-coded
+    per patch; the server's full-frame decoder (``ours-nqe-L{channels}``) rebuilds the frame."""
+
+    def __init__(self, patch: int = 32, channels: int = 16, backend: str = "auto") -> None:
+        from ..codec.learned import learned_codec
+        from ..codec.server_plugin import learned_codec_name
+
+        if patch != 32:
+            raise InputError(
+                f"learned codec: the encoder firmware takes 32x32 patches, found --patch {patch}"
+            )
+        self._codec = learned_codec(channels, "full", backend=backend)
+        self.codec = learned_codec_name(channels)
+        self.patch = patch
+
+    def encode(self, frame: np.ndarray) -> EncodedFrame:
+        from ..codec.server_plugin import frame_payloads
+
+        h, w, c = frame.shape
+        if c != 3:
+            raise InputError(f"learned codec: RGB frames only, found {c} channels")
+        _, payloads = frame_payloads(self._codec, frame)
+        return EncodedFrame(w, h, c, self.patch, self.codec, sorted(payloads.items()))
+
+
+ENCODERS = {"raw": RawPatchEncoder, "baseline": BaselinePatchEncoder, "learned": LearnedPatchEncoder}

@@ -30,11 +30,25 @@ def _builtin_methods(patch: int, backend) -> dict:
             lambda: BaselineFamily("patch", "patch", patch, backend),
             base + "; patch-independent bilinear decoder, per-patch records",
         ),
+        "ours-nqe-full": (
+            lambda: _learned_family("full"),
+            "learned: nqe-1mb chip encoder (binary latents, 8/16/32/64 channels), full-frame numpy decoder",
+        ),
+        "ours-nqe-patch": (
+            lambda: _learned_family("patch"),
+            "learned: same encoder and weights, each patch decoded alone (patch-independent)",
+        ),
         "ours-baseline-full-framecoded": (
             lambda: BaselineFamily("full", "frame", patch, backend),
             base + "; full-frame decoder, one record per frame",
         ),
     }
+
+
+def _learned_family(decoder: str):
+    from .learned import LearnedFamily
+
+    return LearnedFamily(decoder)
 
 
 def _plugin_methods(specs: list) -> list:

@@ -4,7 +4,9 @@ Device side: :func:`frame_payloads` cuts a frame into patches and returns one se
 payload (one bitstream record, docs/bitstream.md) per patch, to send with the transport's
 per-patch messages.  Server side: :func:`frame_decoder` wraps the codec as an
 ``edge_sdk.server.decoders.FrameDecoder``; :func:`register_baseline` registers every rung of
-the non-learned baseline under the codec name ``ours-baseline-f{factor}b{bits}``.
+the non-learned baseline under the codec name ``ours-baseline-f{factor}b{bits}`` and
+:func:`register_learned` every rate of the learned codec as ``ours-nqe-L{channels}`` (decoder
+weights only: the server needs no encoder firmware and no torch).
 
 The wrapped decoder conceals missing and corrupt patches in latent space (from the
 neighbours' latents, :mod:`edge_sdk.codec.patches`) before the full-frame decoder runs, so it
@@ -64,5 +66,32 @@ def register_baseline(patch: int = 32) -> list:
         codec = PatchLatentCodec(f"ours-baseline[f={factor},b={bits}]", enc, FullFrameBilinear(enc))
         name = baseline_codec_name(factor, bits)
         register_decoder(name, lambda codec=codec, name=name: frame_decoder(codec, name))
+        names.append(name)
+    return names
+
+
+def learned_codec_name(channels: int) -> str:
+    return f"ours-nqe-L{channels}"
+
+
+def register_learned(folder=None) -> list:
+    """Register the learned codec's full-frame decoder for every rate; returns the codec names.
+
+    The decoder weights load on the first frame (a missing file is a DecoderError then)."""
+    from ..errors import EdgeSDKError
+    from ..server.decoders import DecoderError, register_decoder
+    from .learned import RATES, learned_codec
+
+    def factory(channels: int, name: str):
+        try:
+            codec = learned_codec(channels, "full", folder=folder, encoder=False)
+        except EdgeSDKError as exc:
+            raise DecoderError(f"{name}: {exc}") from exc
+        return frame_decoder(codec, name)
+
+    names = []
+    for channels in RATES:
+        name = learned_codec_name(channels)
+        register_decoder(name, lambda channels=channels, name=name: factory(channels, name))
         names.append(name)
     return names

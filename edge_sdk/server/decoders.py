@@ -110,6 +110,10 @@ def get_decoder(codec: str) -> FrameDecoder:
         from ..codec.server_plugin import register_baseline
 
         register_baseline()
+    if codec not in _REGISTRY and codec.startswith("ours-nqe"):
+        from ..codec.server_plugin import register_learned
+
+        register_learned()
     try:
         return _REGISTRY[codec]()
     except KeyError:

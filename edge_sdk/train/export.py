@@ -49,8 +49,14 @@ def _conv_layer(node, s_in: float, in_shape: tuple, act_bits: int) -> tuple[Laye
     return layer, float(p["out_scale"])
 
 
-def to_network(model: QNet, metadata: dict | None = None, schedule: bool = True) -> Network:
-    """The chip network of a fused-stage model, validated (ProfileError) and scheduled."""
+def to_network(
+    model: QNet, metadata: dict | None = None, schedule: bool = True, head: bool = True
+) -> Network:
+    """The chip network of a fused-stage model, validated (ProfileError) and scheduled.
+
+    ``head=False`` leaves out the host GAP + dense head: the image ends at the last chip
+    layer (e.g. an encoder whose raw output is the product).
+    """
     if model.stage != "fused":
         raise ConversionError(
             f"export needs the fused stage (model.set_stage('fused')), found {model.stage!r}"
@@ -102,6 +108,18 @@ def to_network(model: QNet, metadata: dict | None = None, schedule: bool = True)
                 )
             layers.append(layer)
             scales.append(scale)
+    if head:
+        _append_head(model, layers)
+    meta = {"model_name": "qnet", "trained_with": "edge_sdk.train"}
+    meta.update(metadata or {})
+    net = Network(prof, tuple(model.input_shape), layers, meta)
+    net.validate()
+    if schedule:
+        net.schedule = compute_schedule(net)
+    return net
+
+
+def _append_head(model: QNet, layers: list[Layer]) -> None:
     c = layers[-1].out_shape[2]
     n = model.dense.out_features
     last = len(layers) - 1
@@ -117,13 +135,6 @@ def to_network(model: QNet, metadata: dict | None = None, schedule: bool = True)
             dense_b=model.dense.bias.detach().float().numpy().copy(),
         )
     )
-    meta = {"model_name": "qnet", "trained_with": "edge_sdk.train"}
-    meta.update(metadata or {})
-    net = Network(prof, tuple(model.input_shape), layers, meta)
-    net.validate()
-    if schedule:
-        net.schedule = compute_schedule(net)
-    return net
 
 
 def weight_memory_bits(net: Network) -> int:

@@ -33,7 +33,7 @@ def _lightspeeur_conv(node, s_in: float, dtype: torch.dtype) -> dict:
     p, mode = node.profile, node.profile.mode(node.bits)
     w = node.conv.weight.to(dtype)
     b = node.conv.bias.to(dtype)
-    codes, levels, m = kernel_quant(w, node.bits)
+    codes, levels, m = kernel_quant(w, node.bits, getattr(node, "kernel_method", "paper"))
     s_out = 1.0 if node.raw else float(node.cap) / p.act_max
     r = s_in / s_out  # W'' = W' cap_prev / cap (methods.md section 1)
     b_real = b / s_out

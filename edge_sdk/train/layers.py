@@ -137,8 +137,11 @@ class QConv(Node):
         name: str = "conv",
         tau: float = 1.0,
         heq_momentum: float = 0.1,
+        pad: tuple[int, int, int, int] | None = None,
+        kernel_method: str = "paper",
     ) -> None:
         super().__init__(profile, inputs, name)
+        self.kernel_method = kernel_method  # lightspeeur per-kernel fit (quant.KERNEL_METHODS)
         profile.mode(bits)  # fail early on a mode the chip lacks
         self.c_in, self.c_out, self.kernel, self.stride, self.bits, self.groups = (
             c_in,
@@ -148,7 +151,8 @@ class QConv(Node):
             bits,
             groups,
         )
-        self.pad = same_pad(kernel, stride)
+        # top, left, bottom, right; default: the chip convention (builder.same_pad)
+        self.pad = tuple(int(v) for v in pad) if pad is not None else same_pad(kernel, stride)
         self._raw = raw
         self.conv = nn.Conv2d(c_in, c_out, kernel, stride, groups=groups, bias=True)
         nn.init.zeros_(self.conv.bias)
@@ -179,7 +183,7 @@ class QConv(Node):
     def weight(self) -> torch.Tensor:
         w = self.conv.weight
         if self.per_kernel:
-            return w if self.stage == "float" else kernel_quantize(w, self.bits)
+            return w if self.stage == "float" else kernel_quantize(w, self.bits, self.kernel_method)
         step = self.heq()
         return w / step if self.stage == "float" else nqe_quantize(w, step, self.bits)
 
@@ -280,6 +284,8 @@ def make_node(
         inputs=inputs,
         name=name,
         tau=tau,
+        pad=tuple(spec["pad"]) if "pad" in spec else None,
+        kernel_method=str(spec.get("wq", "paper")),
     )
 
 

@@ -6,7 +6,7 @@
     logits = model(x_uint8_nhwc)          # torch uint8 (N, H, W, C)
 
 Each spec entry is a node: a conv (``out``, ``bits``, optional ``k``, ``s``, ``g``,
-``raw``), ``{"op": "pool"}`` or ``{"op": "add", "inputs": [i, j]}``; nodes read the
+``raw``, ``pad`` = (top, left, bottom, right)), ``{"op": "pool"}`` or ``{"op": "add", "inputs": [i, j]}``; nodes read the
 previous node unless ``inputs`` says otherwise.  The host head is global average
 pooling and a dense layer (float, on the CPU, as ``edge_sdk.runtime.host`` runs it).
 """

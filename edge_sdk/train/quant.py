@@ -47,18 +47,32 @@ def round_shift(acc: torch.Tensor, shift: int, rounding: str) -> torch.Tensor:
 
 
 # ---------------------------------------------------------------- lightspeeur weights
-def kernel_quant(w: torch.Tensor, bits: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+KERNEL_METHODS = ("paper", "twn")
+
+
+def kernel_quant(
+    w: torch.Tensor, bits: int, method: str = "paper"
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Per-kernel quantization of ``w`` (O, I, k, k): (codes, levels, scalar (O, I)).
 
     The quantized weight is ``levels * scalar[..., None, None]``; ``codes`` are the
     signed codes the chip stores (pow2 codes for 3 bits).  No gradient flows here.
+    ``method="twn"`` (2-bit only; other widths as "paper"): the ternary-weight-network fit,
+    zero below 0.7 mean|w| and the scalar the mean |w| of the kept taps (a closer L2 fit than
+    the paper's m/4 threshold with scalar m; the chip stores the same codes and scalar).
     """
+    if method not in KERNEL_METHODS:
+        raise ValueError(f"kernel quantization method must be one of {KERNEL_METHODS}, found {method!r}")
     w = w.detach()
     mag = w.abs()
     m = mag.mean(dim=(2, 3))
     sign = torch.where(w >= 0, 1.0, -1.0).to(w.dtype)
     if bits == 1:
         return sign, sign, m
+    if bits == 2 and method == "twn":
+        keep = (mag > 0.7 * m[:, :, None, None]).to(w.dtype)
+        alpha = (mag * keep).sum(dim=(2, 3)) / torch.clamp(keep.sum(dim=(2, 3)), min=1.0)
+        return sign * keep, sign * keep, alpha
     if bits == 2:
         keep = (mag >= m[:, :, None, None] / 4).to(w.dtype)
         return sign * keep, sign * keep, m
@@ -78,9 +92,9 @@ def kernel_quant(w: torch.Tensor, bits: int) -> tuple[torch.Tensor, torch.Tensor
     raise ValueError(f"lightspeeur has 1/2/3/5-bit weight modes, not {bits}")
 
 
-def kernel_quantize(w: torch.Tensor, bits: int) -> torch.Tensor:
+def kernel_quantize(w: torch.Tensor, bits: int, method: str = "paper") -> torch.Tensor:
     """Quantized weights with a straight-through gradient (per-kernel scalar mode)."""
-    _, levels, scalar = kernel_quant(w, bits)
+    _, levels, scalar = kernel_quant(w, bits, method)
     return ste(w, levels * scalar[:, :, None, None])
 
 
