@@ -54,7 +54,8 @@ def load_frame(path: str | Path, shape: Sequence[int]) -> np.ndarray:
 
 def summarize(image: Any, result: Any, top: int = 3) -> str:
     out = np.asarray(result.output).reshape(-1)
-    labels = (getattr(image, "metadata", None) or {}).get("labels")
+    meta = getattr(image, "metadata", None) or {}
+    labels = meta.get("labels") or (meta.get("output") or {}).get("labels")
     if labels and len(labels) == out.size:
         order = np.argsort(-out)[:top]
         return ", ".join(f"{labels[i]} {out[i]:.3f}" for i in order)

@@ -107,14 +107,19 @@ def main(argv=None) -> int:
     else:
         model.load_state_dict(torch.load(Path(args.out) / "ckpt.pt", weights_only=False)["model"])
         model.set_stage("fused")
+    import numpy as np
+
     from edge_sdk.train.publish import publish  # imported late: training may run while it is edited
 
+    with np.load(Path(args.data) / "cifar10_test.npz") as d:
+        labels = [str(c) for c in d["class_names"]]
     publish(
         model,
         Path(args.out),
         Path(args.firmware),
         test_data,
         name="cifar10_nqe_1mb",
+        labels=labels,
         data_desc="CIFAR-10: 20,000 JPEG-degraded training images (x_jpeg) + 7,897 pixel-exact (x_exact) "
         "with random crop (pad 4) and horizontal flip; test: the 1,000 pixel-exact test images",
         command="nice -n 19 python tools/train_cifar10_nqe.py "

@@ -209,12 +209,15 @@ def main(argv=None) -> int:
         train(model, train_data, test_data, cfg, resume=not args.no_resume, teacher=teacher)
     from edge_sdk.train.publish import publish
 
+    with np.load(data / "cifar10" / "cifar10_test.npz") as d:
+        labels = [str(c) for c in d["class_names"]]
     publish(
         model,
         out,
         Path(args.firmware),
         test_data,
         name=NAME,
+        labels=labels,
         data_desc="CIFAR-10: 20,000 JPEG-degraded training images (x_jpeg) + 7,897 pixel-exact (x_exact) "
         "with random crop (pad 4) and horizontal flip; teacher: the float MLPerf-Tiny ResNet-8 .tflite on "
         "LiteRT; test: the 1,000 pixel-exact test images",

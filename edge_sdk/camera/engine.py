@@ -57,7 +57,9 @@ class FirmwareEngine:
         meta = dict(getattr(self.image, "metadata", {}) or {})
         # the model's input size: the Device applies the image's input prep (padding, dithering)
         self.input_shape = tuple(int(v) for v in self.device.model_input_shape)
-        self.labels = list(meta["labels"]) if meta.get("labels") else None
+        # trained images carry "labels"; converted ones "output": {"labels": ...} (docs/converter.md)
+        labels = meta.get("labels") or (meta.get("output") or {}).get("labels")
+        self.labels = list(labels) if labels else None
         self.name = str(
             meta.get("model_name")
             or (Path(firmware).stem if isinstance(firmware, (str, Path)) else "firmware")

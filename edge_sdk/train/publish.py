@@ -77,13 +77,17 @@ def publish(
     command: str,
     backend: str = "auto",
     extra: Optional[dict] = None,
+    labels: Optional[list] = None,
 ) -> dict:
     """Export the fused model, write the firmware and its model card; returns the measured figures."""
     from ..firmware import load_firmware, write_firmware
 
     model.set_stage("fused")
     history = _history(run_dir)
-    net = to_network(model, {"model_name": name, "classes": int(model.dense.out_features)})
+    meta = {"model_name": name, "classes": int(model.dense.out_features)}
+    if labels is not None:
+        meta["labels"] = [str(v) for v in labels]  # class names: what the camera app and demo print
+    net = to_network(model, meta)
     blob = write_firmware(net)
     firmware_path.parent.mkdir(parents=True, exist_ok=True)
     firmware_path.write_bytes(blob)

@@ -296,3 +296,21 @@ def test_local_mode_over_image_files(tmp_path, capsys):
     assert report["frames"] == 3 and report["connected"] is None
     src = ImageFilesSource(sorted(folder.iterdir()))
     assert len(list(src)) == 3
+
+
+def test_firmware_engine_reads_the_labels_of_converted_images(shared_data, tmp_path):
+    """Converted images keep their class names under metadata["output"]["labels"]."""
+    from edge_sdk.convert import convert
+
+    labels = [f"class {i}" for i in range(10)]
+    with np.load(shared_data / "cifar10" / "cifar10_train_20k.npz") as d:
+        calib = d["x_jpeg"][:32]
+    blob = convert(
+        shared_data / "models" / "mlperf_tiny" / "pretrainedResnet.tflite",
+        profile="lightspeeur-2803",
+        calib=calib,
+        bits=5,
+        labels=labels,
+    )
+    (tmp_path / "resnet8.edgefw").write_bytes(blob)
+    assert FirmwareEngine(tmp_path / "resnet8.edgefw").labels == labels
