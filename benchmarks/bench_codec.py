@@ -7,7 +7,9 @@ bits (no compression possible: the coder's worst case) and a real latent map (th
 baseline's 6-bit latents of a 768x512 frame, which compress).  Frame figures are
 for the non-learned baseline at the ~0.25 bpp rung (f=8, 6 bits, per-patch records):
 the whole decode (bitstream parse, 384 per-patch arithmetic decodes, bilinear
-upsampling), and the entropy-decode part alone.  Best of ``--repeat`` runs.
+upsampling), and the entropy-decode part alone.  Best of ``--repeat`` runs.  The learned codec
+(``ours-nqe``, 16 channels = 0.25 bpp raw; chip encoder on the emulator, numpy decoders) and JPEG at
+the same bytes: medians of at least 3 runs, same frame, same run.
 """
 
 from __future__ import annotations
@@ -105,6 +107,48 @@ def frame_rows(frame: np.ndarray, repeat: int) -> dict:
     }
 
 
+def learned_rows(frame: np.ndarray, repeat: int) -> list:
+    """The learned codec at 0.25 bpp (16 latent channels): chip encoder (emulator) and numpy decoders,
+    with JPEG (Pillow) at the same bytes in the same run as the peer.  Medians of ``repeat`` runs."""
+    from edge_sdk.codec import learned
+    from edge_sdk.codec.evaluate import match_rate
+    from edge_sdk.codec.metrics import psnr
+    from edge_sdk.codec.pillow_codecs import jpeg_family
+    from edge_sdk.errors import FirmwareError
+
+    try:
+        codecs = [learned.learned_codec(16, dec) for dec in ("full", "patch")]
+    except FirmwareError as exc:
+        print(f"learned codec skipped: {exc}")
+        return []
+    rows = []
+    for codec in codecs:
+        data = codec.encode(frame)
+        bpp = len(data) * 8 / (frame.shape[0] * frame.shape[1])
+        rows.append(_timed_row(codec, frame, data, repeat, psnr))
+        jpeg, jdata = match_rate(jpeg_family(), frame, bpp)
+    rows.append(_timed_row(jpeg, frame, jdata, repeat, psnr))
+    return rows
+
+
+def _timed_row(codec, frame, data, repeat: int, psnr) -> dict:
+    def median_ms(fn) -> float:
+        times = []
+        for _ in range(repeat):
+            t0 = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - t0)
+        return 1000 * float(np.median(times))
+
+    return {
+        "setting": codec.name,
+        "bpp": len(data) * 8 / (frame.shape[0] * frame.shape[1]),
+        "psnr": psnr(frame, codec.decode(data)),
+        "encode_ms": median_ms(lambda: codec.encode(frame)),
+        "decode_ms": median_ms(lambda: codec.decode(data)),
+    }
+
+
 def main(argv: Optional[list] = None) -> dict:
     """Run the benchmark, print a table, return the figures (benchmarks/run.py convention)."""
     parser = argparse.ArgumentParser(
@@ -130,7 +174,13 @@ def main(argv: Optional[list] = None) -> dict:
         f"encode {f['encode_ms']:.1f} ms, decode {f['decode_ms']:.1f} ms "
         f"(entropy decode {f['entropy_decode_ms']:.1f} ms)"
     )
-    results = {"source": source, "coder": coder, "frame": per_frame}
+    learned_figures = learned_rows(frame, max(repeat, 3))
+    for r in learned_figures:
+        print(
+            f"  {r['setting']:26s} {r['bpp']:.3f} bpp  PSNR {r['psnr']:.2f} dB  "
+            f"encode {r['encode_ms']:7.1f} ms  decode {r['decode_ms']:7.1f} ms (median)"
+        )
+    results = {"source": source, "coder": coder, "frame": per_frame, "learned": learned_figures}
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2))
     return results
