@@ -1,10 +1,12 @@
-"""`edge-sdk retrieval-eval`: score descriptor methods on a folder of images + ground-truth CSV."""
+"""`edge-sdk retrieval-eval`: score descriptor methods on a folder of images + ground-truth CSV,
+or on CIFAR-10 class retrieval (``--cifar10``, the deep-hashing protocol; docs/retrieval.md)."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import sys
 from pathlib import Path
 
 DEFAULT_TEACHER = "models/coral/mobilenet_v1_1.0_224_quant_embedding_extractor.tflite"
@@ -45,12 +47,59 @@ def _methods(args: argparse.Namespace) -> dict:
     return out
 
 
+def _load(args: argparse.Namespace, parser_error) -> object:
+    from .evalset import load_cifar10, load_evalset
+
+    if args.cifar10 is not None:
+        if args.images or args.gt:
+            parser_error("--cifar10 replaces --images/--gt: give one or the other")
+        directory = args.cifar10 or _data_root() / "cifar10"
+        return load_cifar10(directory, args.cifar10_db, args.query_limit, args.db_limit)
+    if not (args.images and args.gt):
+        parser_error("give --images DIR --gt CSV, or --cifar10 [DIR]")
+    if args.query_limit is not None or args.db_limit is not None or args.cifar10_db != "exact":
+        parser_error("--query-limit, --db-limit and --cifar10-db apply to --cifar10 only")
+    return load_evalset(args.images, args.gt)
+
+
+def small_image_notes(evalset, methods: dict) -> list[str]:
+    """What the methods do with images smaller than their extractor's input (CIFAR-10: 32x32)."""
+    if evalset.images is None:
+        return []
+    h, w = evalset.images.shape[1:3]
+    notes = []
+    for name, m in methods.items():
+        h_in, w_in = m.extractor.input_shape[:2]
+        if (h, w) != (h_in, w_in):
+            notes.append(
+                f"{name}: {h}x{w} images are resized (bilinear) to the extractor input {h_in}x{w_in}"
+            )
+        if m.method == "rnip":
+            from .crops import crop_grid
+
+            grid = crop_grid(h, w, m.config.scales, m.config.overlap)
+            sides = sorted({(c.scale, c.side) for c in grid}, reverse=True)
+            per_scale = ", ".join(
+                f"scale {s}: {sum(c.scale == s for c in grid)} crop(s) of {d}x{d} px" for s, d in sides
+            )
+            notes.append(
+                f"{name}: RNIP on {h}x{w} images degenerates: scale 1.0 is the whole image (= whole-image "
+                f"pooling), smaller scales cut crops of a few pixels ({per_scale}); with --scales 1 it is "
+                f"exactly the -whole method"
+            )
+    return notes
+
+
 def _cmd_eval(args: argparse.Namespace) -> int:
-    from .evalset import load_evalset
     from .evaluate import format_table, run_eval
 
-    evalset = load_evalset(args.images, args.gt)
-    results = run_eval(evalset, _methods(args), progress=not args.quiet)
+    evalset = _load(args, args.parser_error)
+    methods = _methods(args)
+    if evalset.name:
+        print(f"evaluation set: {evalset.name}", flush=True)
+    for note in small_image_notes(evalset, methods):
+        print(f"note: {note}", file=sys.stderr, flush=True)
+    results = run_eval(evalset, methods, progress=not args.quiet)
     print(format_table(results))
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2))
@@ -60,8 +109,26 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 
 def register_cli(subparsers) -> None:
     p = subparsers.add_parser("retrieval-eval", help="mAP / mP@k / N-S of descriptor methods on an image set")
-    p.add_argument("--images", required=True, help="folder of images")
-    p.add_argument("--gt", required=True, help="CSV: filename,group_id[,role]")
+    p.add_argument("--images", help="folder of images")
+    p.add_argument("--gt", help="CSV: filename,group_id[,role]")
+    p.add_argument(
+        "--cifar10",
+        nargs="?",
+        const="",
+        metavar="DIR",
+        help="CIFAR-10 class retrieval instead of --images/--gt: the 1,000 pixel-exact test images query the "
+        "training images; DIR holds cifar10_test.npz and cifar10_train_20k.npz "
+        "(default $EDGE_SDK_DATA/cifar10)",
+    )
+    p.add_argument(
+        "--cifar10-db",
+        choices=("exact", "jpeg", "all"),
+        default="exact",
+        help="CIFAR-10 database: the 7,897 pixel-exact training images (default), the 20,000 JPEG copies, "
+        "or all 22,965 distinct ones (exact where available)",
+    )
+    p.add_argument("--query-limit", type=int, help="CIFAR-10: only the first N queries")
+    p.add_argument("--db-limit", type=int, help="CIFAR-10: only the first N database images")
     p.add_argument("--methods", default="teacher-whole,teacher-rnip", help=f"comma list of {METHODS}")
     p.add_argument("--firmware", help="descriptor firmware image for the chip methods")
     p.add_argument("--layer", help="chip layer whose output is the feature map (default: last chip layer)")
@@ -74,4 +141,4 @@ def register_cli(subparsers) -> None:
     p.add_argument("--rotations", type=int, nargs="+", default=[0])
     p.add_argument("--json", help="write the results as JSON here")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
-    p.set_defaults(func=_cmd_eval)
+    p.set_defaults(func=_cmd_eval, parser_error=p.error)

@@ -10,7 +10,7 @@ import numpy as np
 
 from .encoding import decode, encode, encoded_size
 from .evalset import EvalSet
-from .metrics import evaluate, similarity
+from .metrics import evaluate_descriptors
 
 Method = Callable[[np.ndarray], np.ndarray]
 
@@ -27,7 +27,7 @@ def describe_all(
             return it
 
     descs, times = [], []
-    for i in tqdm(range(len(evalset.files)), desc=label or "describe", disable=not progress, leave=False):
+    for i in tqdm(range(len(evalset)), desc=label or "describe", disable=not progress, leave=False):
         img = evalset.load(i)
         t0 = time.perf_counter()
         descs.append(method(img))
@@ -38,7 +38,10 @@ def describe_all(
 def score(
     evalset: EvalSet, descs: np.ndarray, encodings: Sequence[str] = ("float", "float16", "int8", "binary")
 ) -> dict[str, dict]:
-    """Metrics of one descriptor matrix under each wire encoding (decoded as the server would)."""
+    """Metrics of one descriptor matrix under each wire encoding (decoded as the server would).
+
+    The metrics are the evaluation set's (``ks``, ``map_at``, ``ns``), computed over blocks of queries.
+    """
     q_idx, db_idx = evalset.query_idx, evalset.db_idx
     position = {int(d): n for n, d in enumerate(db_idx)}
     self_index = np.array([position.get(int(q), -1) for q in q_idx])
@@ -50,8 +53,17 @@ def score(
     for enc in encodings:
         src = centered if enc == "binary" else descs
         coded = descs if enc == "float" else np.stack([decode(encode(d, enc), enc, dim) for d in src])
-        sim = similarity(coded[q_idx], coded[db_idx], "binary" if enc == "binary" else "float")
-        metrics = evaluate(sim, evalset.groups[q_idx], evalset.groups[db_idx], self_index)
+        metrics = evaluate_descriptors(
+            coded[q_idx],
+            coded[db_idx],
+            evalset.groups[q_idx],
+            evalset.groups[db_idx],
+            self_index,
+            "binary" if enc == "binary" else "float",
+            ks=evalset.ks,
+            map_at=evalset.map_at,
+            ns=evalset.ns,
+        )
         metrics["bytes"] = 4 * dim if enc == "float" else encoded_size(enc, dim)
         out[enc] = metrics
     return out
@@ -70,15 +82,18 @@ def run_eval(evalset: EvalSet, methods: dict[str, Method], progress: bool = True
 
 
 def format_table(results: dict[str, dict]) -> str:
+    """One row per method and encoding; the metric columns are those of the results (mAP first)."""
+    first = next(iter(results.values()), None)
+    metrics = [k for k in next(iter(first["encodings"].values())) if k != "bytes"] if first else []
     lines = [
-        f"{'method':22s} {'enc':8s} {'bytes':>6s} {'mAP':>7s} {'mP@1':>7s} {'mP@4':>7s} {'N-S':>6s} {'s/img':>7s}"
+        f"{'method':22s} {'enc':8s} {'bytes':>6s} "
+        + " ".join(f"{k:>8s}" for k in metrics)
+        + f" {'s/img':>7s}"
     ]
     for name, r in results.items():
         for enc, m in r["encodings"].items():
-            lines.append(
-                f"{name:22s} {enc:8s} {m['bytes']:6d} {m['mAP']:7.4f} {m['mP@1']:7.4f} {m['mP@4']:7.4f} "
-                f"{m['N-S']:6.3f} {r['seconds_per_image']:7.3f}"
-            )
+            cells = " ".join(f"{m[k]:8.4f}" for k in metrics)
+            lines.append(f"{name:22s} {enc:8s} {m['bytes']:6d} {cells} {r['seconds_per_image']:7.3f}")
     return "\n".join(lines)
 
 
