@@ -175,6 +175,12 @@ def main(argv=None) -> int:
         "--distill", type=float, default=0.7, help="weight of distillation from the float .tflite"
     )
     ap.add_argument("--no-resume", action="store_true", help="start over instead of resuming")
+    ap.add_argument(
+        "--init",
+        default="",
+        help="continue from a finished stage of an earlier run (e.g. out/train/resnet8_2bit/qact.pt) "
+        "instead of the .tflite weights; use with --qweight-epochs 0",
+    )
     ap.add_argument("--export-only", action="store_true", help="skip training; export the last checkpoint")
     args = ap.parse_args(argv)
 
@@ -202,7 +208,9 @@ def main(argv=None) -> int:
     if args.export_only:
         model.load_state_dict(torch.load(out / "ckpt.pt", weights_only=False)["model"])
     else:
-        if fresh:
+        if fresh and args.init:
+            model.load_state_dict(torch.load(args.init, weights_only=False)["model"])
+        elif fresh:
             with np.load(data / "cifar10" / "cifar10_train_20k.npz") as d:
                 initialize(model, import_tflite(data / TFLITE).graph, d["x_jpeg"][:1000], args.bits)
         teacher = TFLiteTeacher(data / TFLITE)
