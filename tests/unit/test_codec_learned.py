@@ -159,5 +159,6 @@ def test_server_registry_decodes_learned_frames(codec_dir, monkeypatch):
     from edge_sdk.codec.server_plugin import learned_codec_name, register_learned
     from edge_sdk.server import decoders
 
+    monkeypatch.setattr(decoders, "_REGISTRY", dict(decoders._REGISTRY))  # don't leak the test model
     assert learned_codec_name(16) in register_learned(folder)
     assert decoders.get_decoder("ours-nqe-L16").codec == "ours-nqe-L16"
