@@ -314,3 +314,36 @@ def test_firmware_engine_reads_the_labels_of_converted_images(shared_data, tmp_p
     )
     (tmp_path / "resnet8.edgefw").write_bytes(blob)
     assert FirmwareEngine(tmp_path / "resnet8.edgefw").labels == labels
+
+
+def test_camera_cli_compress_with_the_learned_codec(served):
+    """Device: the shipped nqe-1mb encoder firmware; server: the numpy full-frame decoder (ours-nqe-L16)."""
+    from edge_sdk.codec import metrics
+
+    bs, tmp = served
+    folder = tmp / "smooth"
+    folder.mkdir()
+    y, x = np.mgrid[0:64, 0:96]
+    img = np.stack([128 + 60 * np.sin(x / 11.0), 128 + 60 * np.cos(y / 9.0), 100 + x], -1).astype(np.uint8)
+    Image.fromarray(img).save(folder / "s0.png")
+    args = [
+        "camera",
+        "--mode",
+        "compress",
+        "--codec",
+        "learned",
+        "--codec-channels",
+        "16",
+        "--source",
+        str(folder),
+    ]
+    args += ["--server", f"127.0.0.1:{bs.address[1]}", "--credentials", str(tmp / "cam1.json")]
+    args += ["--spool", str(tmp / "spool"), "--no-progress", "--report", str(tmp / "report.json")]
+    assert cli(args) == 0
+    assert json.loads((tmp / "report.json").read_text())["acked"] >= 1
+    assert bs.server.post.wait_idle(20)
+    conn = sqlite3.connect(bs.server.data_dir / "edge.db")
+    pngs = [r[0] for r in conn.execute("SELECT png FROM frames WHERE png IS NOT NULL")]
+    assert len(pngs) == 1
+    decoded = np.asarray(Image.open(bs.server.data_dir / pngs[0]))
+    assert decoded.shape == img.shape and metrics.psnr(img, decoded) > 18
