@@ -106,10 +106,13 @@ def train(args, model, photos, cifar) -> list[dict]:
     ckpt = out / "ckpt.pt"
     state = torch.load(ckpt, weights_only=False) if ckpt.is_file() and not args.no_resume else None
     si, step, history = 0, 0, []
+    plan = stage_plan(args)
+    if state and args.reopen_fused and state["stage"] >= len(plan):
+        # continue a finished run's fused stage from where it ended, with a longer --fused-steps
+        state = dict(state, stage=len(plan) - 1, step=int(state["args"]["fused_steps"]), opt=None)
     if state:
         model.load_state_dict(state["model"])
         si, step, history = state["stage"], state["step"], state["history"]
-    plan = stage_plan(args)
     while si < len(plan):
         name, steps, lr = plan[si]
         if name == "calib":
@@ -185,6 +188,11 @@ def main(argv=None) -> int:
     ap.add_argument("--fused-steps", type=int, default=500)
     ap.add_argument("--ckpt-every", type=int, default=100)
     ap.add_argument("--no-resume", action="store_true")
+    ap.add_argument(
+        "--reopen-fused",
+        action="store_true",
+        help="the checkpoint's run is finished: continue its fused stage up to --fused-steps",
+    )
     ap.add_argument("--export-only", action="store_true")
     args = ap.parse_args(argv)
 
