@@ -91,7 +91,7 @@ def small_image_notes(evalset, methods: dict) -> list[str]:
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
-    from .evaluate import format_table, run_eval
+    from .evaluate import format_table, run_eval, save_topk_png
 
     evalset = _load(args, args.parser_error)
     methods = _methods(args)
@@ -99,12 +99,26 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         print(f"evaluation set: {evalset.name}", flush=True)
     for note in small_image_notes(evalset, methods):
         print(f"note: {note}", file=sys.stderr, flush=True)
-    results = run_eval(evalset, methods, progress=not args.quiet)
+    descriptors: dict = {}
+    results = run_eval(evalset, methods, progress=not args.quiet, keep=descriptors)
     print(format_table(results))
+    if args.png:
+        for name, descs in descriptors.items():
+            path = _png_path(args.png, name, len(descriptors))
+            save_topk_png(evalset, descs, path)
+            print(f"wrote {path} (queries and their top-4, {name})")
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2))
         print(f"wrote {args.json}")
     return 0
+
+
+def _png_path(png: str, method: str, n_methods: int) -> str:
+    """One PNG per method: ``OUT.png`` for a single method, else ``OUT-<method>.png``."""
+    if n_methods == 1:
+        return png
+    p = Path(png)
+    return str(p.with_name(f"{p.stem}-{method}{p.suffix or '.png'}"))
 
 
 def register_cli(subparsers) -> None:
@@ -140,5 +154,8 @@ def register_cli(subparsers) -> None:
     p.add_argument("--overlap", type=float, default=0.4)
     p.add_argument("--rotations", type=int, nargs="+", default=[0])
     p.add_argument("--json", help="write the results as JSON here")
+    p.add_argument(
+        "--png", help="write a PNG of queries and their top-4 results here (one per method: OUT-<method>.png)"
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_cmd_eval, parser_error=p.error)

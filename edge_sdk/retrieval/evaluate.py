@@ -69,10 +69,15 @@ def score(
     return out
 
 
-def run_eval(evalset: EvalSet, methods: dict[str, Method], progress: bool = True) -> dict[str, dict]:
+def run_eval(
+    evalset: EvalSet, methods: dict[str, Method], progress: bool = True, keep: Optional[dict] = None
+) -> dict[str, dict]:
+    """Describe every image with every method and score it; ``keep``: receives each method's descriptors."""
     results = {}
     for name, method in methods.items():
         descs, seconds = describe_all(evalset, method, progress, name)
+        if keep is not None:
+            keep[name] = descs
         results[name] = {
             "dim": int(descs.shape[1]),
             "seconds_per_image": seconds,

@@ -161,3 +161,20 @@ def test_cli_rejects_mixed_or_missing_sets(argv):
     with pytest.raises(SystemExit) as exc:
         main(["retrieval-eval", *argv])
     assert exc.value.code == 2
+
+
+def test_cli_writes_a_topk_png_per_method(tmp_path, capsys):
+    from PIL import Image
+
+    root, _, _ = _fake_cifar(tmp_path)
+    argv = ["retrieval-eval", "--cifar10", str(root), "--query-limit", "4", "--db-limit", "12"]
+    argv += ["--methods", "chip-whole,chip-rnip", "--scales", "1"]
+    argv += ["--firmware", str(REPO / "firmware_images" / "sample_nqe.edgefw")]
+    png = tmp_path / "top.png"
+    assert main(argv + ["--quiet", "--png", str(png)]) == 0
+    out = capsys.readouterr().out
+    for method in ("chip-whole", "chip-rnip"):
+        path = tmp_path / f"top-{method}.png"
+        assert f"wrote {path}" in out
+        with Image.open(path) as im:  # 4 queries, each with its top-4: a 5-column grid
+            assert im.size == (5 * 104, 4 * 104)

@@ -1,0 +1,119 @@
+"""The 2-bit retrieval descriptor network, distilled from a float teacher's feature map (torch, host only).
+
+    teacher_in, student_in = mosaic_samples(cifar_images, 0, 1000, seed=0)   # 224 and 112 px canvases
+    model = descriptor_qnet()                                     # lightspeeur-2803, 112x112 input
+    loss = distill_loss(student_map, teacher_map)
+
+Student: a VGG-style chip network (2-bit ternary weights, 5-bit activations, 4 max-pools) that
+maps a 112x112 crop to a 7x7x1024 map, the same grid and width as the teacher's
+``Conv2d_13_pointwise`` map of the Coral MobileNet-V1 embedding extractor at 224x224.  The last
+chip layer is a raw 1x1 conv; its positive part is the descriptor feature map (what
+``edge_sdk.retrieval.ChipExtractor`` reads), so RNIP/NIP pool it exactly like the teacher's.
+
+Training images: CIFAR-10 training images only (the retrieval sets, Kodak and the hires photos,
+are evaluation images).  A sample is a k x k mosaic of CIFAR images (k = 1..4) on a square
+canvas: k = 1 is an upscaled object, k = 4 is near the detail scale of a real photo crop.  The
+teacher sees the canvas at 224x224, the student at 112x112 (both bilinear, as RNIP cuts crops).
+
+Loss: per-location regression of the teacher's map (MSE normalized by the teacher's energy),
+plus the cosine distance of the crop descriptors (square-root pooling), plus a relational term
+(the batch's descriptor-similarity matrix matches the teacher's).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .model import QNet
+
+PROFILE = "lightspeeur-2803"
+STUDENT_INPUT = (112, 112, 3)
+TEACHER_SIDE = 224
+WIDTHS = (32, 64, 128, 256, 256)
+OUT_CHANNELS = 1024
+MOSAIC_K = (1, 2, 3, 4)
+
+
+def descriptor_spec(widths=WIDTHS, out_channels: int = OUT_CHANNELS, bits: int = 2) -> list[dict]:
+    """conv-pool x4, conv, raw 1x1 conv: 112 -> 7 (the teacher's grid)."""
+    spec: list[dict] = []
+    for i, w in enumerate(widths[:4]):
+        spec += [
+            {"out": w, "bits": bits, "wq": "twn", "name": f"conv{i}"},
+            {"op": "pool", "name": f"pool{i}"},
+        ]
+    spec.append({"out": widths[4], "bits": bits, "wq": "twn", "name": "conv4"})
+    spec.append({"out": out_channels, "bits": bits, "wq": "twn", "k": 1, "raw": True, "name": "embed"})
+    return spec
+
+
+def descriptor_qnet(widths=WIDTHS, out_channels: int = OUT_CHANNELS, bits: int = 2) -> QNet:
+    return QNet(PROFILE, STUDENT_INPUT, descriptor_spec(widths, out_channels, bits), classes=1)
+
+
+def _resize(img: np.ndarray, side: int) -> np.ndarray:
+    from PIL import Image
+
+    return np.asarray(Image.fromarray(img).resize((side, side), Image.BILINEAR), np.uint8)
+
+
+def mosaic(images: np.ndarray, rng: np.random.Generator, k: int) -> np.ndarray:
+    """A k x k mosaic of random images (uint8 NHWC, all the same size), randomly flipped."""
+    n, h, w, c = images.shape
+    pick = images[rng.integers(0, n, k * k)]
+    canvas = pick.reshape(k, k, h, w, c).transpose(0, 2, 1, 3, 4).reshape(k * h, k * w, c)
+    return canvas[:, ::-1] if rng.random() < 0.5 else canvas
+
+
+def mosaic_samples(
+    images: np.ndarray, start: int, stop: int, seed: int, sides=(TEACHER_SIDE, STUDENT_INPUT[0])
+) -> list[np.ndarray]:
+    """Samples ``start..stop-1`` as mosaic canvases resized to each of ``sides`` (uint8 (n, s, s, 3) each).
+
+    Sample i is a function of (seed, i) only, so any chunk can be (re)made on its own.
+    """
+    n = stop - start
+    outs = [np.empty((n, s, s, images.shape[3]), np.uint8) for s in sides]
+    for j in range(n):
+        rng = np.random.default_rng([seed, start + j])
+        canvas = np.ascontiguousarray(mosaic(images, rng, int(rng.choice(MOSAIC_K))))
+        for out, s in zip(outs, sides):
+            out[j] = _resize(canvas, s)
+    return outs
+
+
+def sqrt_pool(fmap: torch.Tensor) -> torch.Tensor:
+    """(N, C, H, W) non-negative -> (N, C): square root of the mean of squares (RNIP's crop moment)."""
+    return torch.sqrt(fmap.pow(2).mean(dim=(2, 3)) + 1e-12)
+
+
+def distill_loss(student: torch.Tensor, teacher: torch.Tensor, relational: float = 1.0) -> dict:
+    """Losses between a student map (N, C, H, W; raw) and the teacher's (N, C, H, W; non-negative)."""
+    s = F.relu(student.float())
+    t = teacher.float()
+    regress = (s - t).pow(2).mean() / t.pow(2).mean().clamp_min(1e-8)
+    gs, gt = F.normalize(sqrt_pool(s), dim=1), F.normalize(sqrt_pool(t), dim=1)
+    cosine = (1.0 - (gs * gt).sum(dim=1)).mean()
+    rel = (gs @ gs.T - gt @ gt.T).pow(2).mean()
+    total = regress + cosine + relational * rel
+    return {
+        "total": total,
+        "regress": regress.detach(),
+        "cosine": cosine.detach(),
+        "relational": rel.detach(),
+    }
+
+
+__all__ = [
+    "OUT_CHANNELS",
+    "STUDENT_INPUT",
+    "WIDTHS",
+    "descriptor_qnet",
+    "descriptor_spec",
+    "distill_loss",
+    "mosaic",
+    "mosaic_samples",
+    "sqrt_pool",
+]

@@ -1,0 +1,236 @@
+"""Distil the 2-bit lightspeeur retrieval descriptor network from the Coral MobileNet-V1 embedding extractor.
+
+    nice -n 10 python tools/train_descriptor.py prepare --part 0/2 &   # teacher targets, two processes
+    nice -n 10 python tools/train_descriptor.py prepare --part 1/2
+    nice -n 10 python tools/train_descriptor.py train                  # resumes from out/train/descriptor/ckpt.pt
+    nice -n 10 python tools/train_descriptor.py export                 # firmware + bit-exactness check + card
+
+Data: CIFAR-10 training images only (x_jpeg + x_exact), as k x k mosaics (k = 1..4,
+``edge_sdk.train.descriptor``); never the retrieval evaluation images (UKBench, Kodak, hires).
+``prepare`` runs the float teacher (LiteRT) on every sample at 224x224 and stores its
+7x7x1024 ``Conv2d_13_pointwise/Relu6`` map as uint8 codes, in chunks (resumable).
+``train`` runs the QAT stages (float -> qweight -> calib -> qact -> fused) on the 112x112 student
+inputs with the distillation loss; a checkpoint every ``--ckpt-every`` steps; the batch of step s
+is a function of (seed, stage, s), so a resumed run sees the same data.  ``export`` writes
+``firmware_images/descriptor_lightspeeur_2bit.edgefw``, checks it bit for bit against the fused
+torch model and writes the model card's training part (retrieval figures: ``edge-sdk retrieval-eval``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+TEACHER = "models/coral/mobilenet_v1_1.0_224_quant_embedding_extractor.tflite"
+TEACHER_TENSOR = "Conv2d_13_pointwise/Relu6"
+CHUNK = 1000
+NAME = "descriptor_lightspeeur_2bit"
+
+
+def cifar_images(data: Path) -> np.ndarray:
+    with np.load(data / "cifar10" / "cifar10_train_20k.npz") as d:
+        return np.concatenate([d["x_jpeg"], d["x_exact"]])
+
+
+# ---------------------------------------------------------------- prepare: teacher targets
+def prepare(args) -> None:
+    from edge_sdk.train.descriptor import mosaic_samples
+    from edge_sdk.train.descriptor_export import teacher_maps
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    images = cifar_images(Path(args.data))
+    k, n_parts = (int(v) for v in args.part.split("/"))
+    for c in range(k, args.samples // CHUNK, n_parts):
+        path = out / f"chunk{c:03d}.npz"
+        if path.is_file():
+            continue
+        t0 = time.time()
+        big, small = mosaic_samples(images, c * CHUNK, (c + 1) * CHUNK, args.seed)
+        codes, scale = teacher_maps(str(Path(args.data) / TEACHER), TEACHER_TENSOR, big)
+        (out / "teacher.json").write_text(json.dumps({"scale": scale}))
+        tmp = path.with_suffix(".tmp.npz")
+        np.savez(tmp, x=small, t=codes)
+        tmp.replace(path)
+        print(f"chunk {c}: {time.time() - t0:.0f} s", flush=True)
+
+
+def load_chunks(out: Path, samples: int) -> tuple[np.ndarray, np.ndarray, float]:
+    xs, ts = [], []
+    for c in range(samples // CHUNK):
+        with np.load(out / f"chunk{c:03d}.npz") as d:
+            xs.append(d["x"])
+            ts.append(d["t"])
+    scale = json.loads((out / "teacher.json").read_text())["scale"]
+    return np.concatenate(xs), np.concatenate(ts), scale
+
+
+# ---------------------------------------------------------------- train
+def stage_plan(args) -> list[tuple[str, int, float]]:
+    return [
+        ("float", args.float_steps, args.lr),
+        ("qweight", args.qweight_steps, args.lr / 2),
+        ("calib", 0, 0.0),
+        ("qact", args.qact_steps, args.lr / 4),
+        ("fused", args.fused_steps, args.lr / 10),
+    ]
+
+
+def _lr(step: int, total: int, lr: float) -> float:
+    warm = min(1.0, (step + 1) / 100)
+    return warm * lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(step, total) / max(total, 1))))
+
+
+def _save(path: Path, state: dict) -> None:
+    import torch
+
+    tmp = path.with_suffix(".tmp")
+    torch.save(state, tmp)
+    tmp.replace(path)
+
+
+def _batch(x, t, scale, seed, si, step, size):
+    import torch
+
+    idx = np.random.default_rng([seed, si, step]).integers(0, len(x), size)
+    teacher = torch.from_numpy(t[idx].astype(np.float32) * scale).permute(0, 3, 1, 2)
+    return torch.from_numpy(x[idx]), teacher
+
+
+def _calibrate(model, x, args) -> None:
+    import torch
+
+    model.set_stage("calib")
+    model.eval()
+    with torch.no_grad():
+        for s in range(20):
+            idx = np.random.default_rng([args.seed, 99, s]).integers(0, len(x), args.batch)
+            model.features(torch.from_numpy(x[idx]))
+    model.finish_calibration()
+
+
+def train(args, model) -> list[dict]:
+    import torch
+
+    from edge_sdk.train.descriptor import distill_loss
+
+    out = Path(args.out)
+    x, t, scale = load_chunks(out, args.samples)
+    ckpt = out / "ckpt.pt"
+    state = torch.load(ckpt, weights_only=False) if ckpt.is_file() else None
+    si, step, history = (state["stage"], state["step"], state["history"]) if state else (0, 0, [])
+    if state:
+        model.load_state_dict(state["model"])
+    plan = stage_plan(args)
+    while si < len(plan):
+        name, steps, lr = plan[si]
+        if name == "calib":
+            _calibrate(model, x, args)
+            si, step = si + 1, 0
+            _save(ckpt, {"model": model.state_dict(), "stage": si, "step": 0, "history": history})
+            continue
+        model.set_stage(name)
+        opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-5)
+        if state and state.get("opt") and state["stage"] == si:
+            opt.load_state_dict(state["opt"])
+        model.train()
+        t0, run = time.time(), []
+        while step < steps:
+            for g in opt.param_groups:
+                g["lr"] = _lr(step, steps, lr)
+            xb, tb = _batch(x, t, scale, args.seed, si, step, args.batch)
+            feats, _ = model.features(xb)
+            losses = distill_loss(feats, tb)
+            opt.zero_grad(set_to_none=True)
+            losses["total"].backward()
+            opt.step()
+            run.append({k: float(v.detach()) for k, v in losses.items()})
+            step += 1
+            if step % args.ckpt_every == 0 or step == steps:
+                rec = {"stage": name, "step": step, "seconds": round(time.time() - t0, 1)}
+                rec.update({k: round(float(np.mean([r[k] for r in run])), 4) for k in run[0]})
+                history.append(rec)
+                print(json.dumps(rec), flush=True)
+                t0, run = time.time(), []
+                nxt = (si, step) if step < steps else (si + 1, 0)
+                _save(
+                    ckpt,
+                    {
+                        "model": model.state_dict(),
+                        "opt": opt.state_dict(),
+                        "stage": nxt[0],
+                        "step": nxt[1],
+                        "history": history,
+                        "args": vars(args),
+                    },
+                )
+        si, step, state = si + 1, 0, None
+    return history
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("command", choices=("prepare", "train", "export"))
+    ap.add_argument("--data", default=str(REPO.parent / "shared" / "data"))
+    ap.add_argument("--out", default=str(REPO / "out" / "train" / "descriptor"))
+    ap.add_argument("--firmware", default=str(REPO / "firmware_images" / f"{NAME}.edgefw"))
+    ap.add_argument("--part", default="0/1", help="prepare: K/N, this process makes chunks K, K+N, ...")
+    ap.add_argument("--samples", type=int, default=24_000)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument("--float-steps", type=int, default=2000)
+    ap.add_argument("--qweight-steps", type=int, default=1200)
+    ap.add_argument("--qact-steps", type=int, default=1200)
+    ap.add_argument("--fused-steps", type=int, default=300)
+    ap.add_argument("--ckpt-every", type=int, default=100)
+    ap.add_argument(
+        "--whitening-frames", type=int, default=2000, help="export: training mosaics for the PCA fit"
+    )
+    args = ap.parse_args(argv)
+    if args.command == "prepare":
+        prepare(args)
+        return 0
+
+    import torch
+
+    from edge_sdk.train.descriptor import descriptor_qnet
+
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    model = descriptor_qnet()
+    if args.command == "train":
+        train(args, model)
+        return 0
+    from edge_sdk.train.descriptor_export import export_descriptor
+
+    x, _, _ = load_chunks(Path(args.out), CHUNK * 2)
+    with np.load(Path(args.data) / "cifar10" / "cifar10_test.npz") as d:
+        test_images = d["x_exact"]
+    export_descriptor(
+        model,
+        Path(args.out),
+        Path(args.firmware),
+        Path(args.data),
+        x[: args.whitening_frames],
+        test_images,
+        teacher=str(Path(args.data) / TEACHER),
+        teacher_tensor=TEACHER_TENSOR,
+        command="nice -n 10 python tools/train_descriptor.py "
+        + " ".join(argv if argv is not None else sys.argv[1:]),
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
