@@ -10,6 +10,9 @@ The frame: ``hires/coral_cat_1080p.jpg`` (1920x1080) from $EDGE_SDK_DATA, else -
 * ``chip sample_lightspeeur``: firmware_images/sample_lightspeeur.edgefw (lightspeeur-2803,
   64x64 input, random weights: a smoke-test network, so only its time means anything), on
   the Device (``auto`` backend: the Cython emulator when built).
+* ``chip descriptor 2-bit``: the shipped descriptor network
+  (firmware_images/descriptor_lightspeeur_2bit.edgefw: 112x112 input, 2-bit weights, 7x7x1024
+  map), the network ``retrieval-eval`` scores; on the Device (``auto`` backend).
 * ``chip vgg224 (random)``: the 224x224 VGG-style lightspeeur-2803 network of
   bench_runtime (2-bit weights, 2.83 GMAC per crop, random weights), written to a firmware
   image in memory: what a 224-class chip input costs on the emulator.  No 224-input
@@ -44,6 +47,7 @@ DATA = Path(os.environ.get("EDGE_SDK_DATA", REPO.parent / "shared" / "data"))
 TEACHER = "models/coral/mobilenet_v1_1.0_224_quant_embedding_extractor.tflite"
 TEACHER_TENSOR = "Conv2d_13_pointwise/Relu6"
 SIZE = (1080, 1920)
+DESCRIPTOR = "descriptor_lightspeeur_2bit.edgefw"
 
 
 def _frame(path: Optional[str]) -> tuple[np.ndarray, str]:
@@ -69,6 +73,10 @@ def _extractors(quick: bool) -> list[tuple[str, object, str]]:
     out = []
     chip = ChipExtractor(REPO / "firmware_images" / "sample_lightspeeur.edgefw")
     out.append(("chip sample_lightspeeur", chip, type(chip.device.backend).__name__))
+    descriptor = REPO / "firmware_images" / DESCRIPTOR
+    if descriptor.is_file():
+        net = ChipExtractor(descriptor)
+        out.append(("chip descriptor 2-bit", net, type(net.device.backend).__name__))
     if not quick:
         from benchmarks.bench_runtime import vgg224
         from edge_sdk.firmware import write_firmware

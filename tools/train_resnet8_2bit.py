@@ -150,12 +150,14 @@ def initialize(model, graph, x_cal, bits: int) -> None:
 def plan(args):
     from edge_sdk.train import Stage
 
-    return [
+    stages = [
         Stage("qweight", args.qweight_epochs, args.lr),
         Stage("calib", batches=20),
         Stage("qact", args.qact_epochs, args.lr / 2),
         Stage("fused", args.fused_epochs, args.lr / 10),
     ]
+    # continuing a qact checkpoint (--init .../qact.pt) keeps its trained caps: no new calibration
+    return [s for s in stages if not (args.keep_caps and s.name == "calib")]
 
 
 def main(argv=None) -> int:
@@ -180,6 +182,11 @@ def main(argv=None) -> int:
         default="",
         help="continue from a finished stage of an earlier run (e.g. out/train/resnet8_2bit/qact.pt) "
         "instead of the .tflite weights; use with --qweight-epochs 0",
+    )
+    ap.add_argument(
+        "--keep-caps",
+        action="store_true",
+        help="skip cap calibration (continuing from a qact checkpoint with --init)",
     )
     ap.add_argument("--export-only", action="store_true", help="skip training; export the last checkpoint")
     args = ap.parse_args(argv)

@@ -41,10 +41,23 @@ def _methods(args: argparse.Namespace) -> dict:
         if not args.firmware:
             raise SystemExit("chip methods need --firmware IMAGE")
         chip = ChipExtractor(args.firmware, layer=args.layer)
+        whitening = _stored_whitening(chip.image) if args.whiten else None
         for m in wanted:
             if m.startswith("chip"):
-                out[m] = Describer(m, chip, m.split("-")[1], cfg)
+                out[m] = Describer(m, chip, m.split("-")[1], cfg, whitening)
     return out
+
+
+def _stored_whitening(image) -> object:
+    """The PCA-whitening stored in a descriptor firmware image (metadata ``retrieval.whitening``)."""
+    from .rnip import Whitening
+
+    stored = (image.network.metadata.get("retrieval") or {}).get("whitening")
+    if stored is None:
+        raise SystemExit(
+            "--whiten: the firmware image stores no PCA-whitening (metadata retrieval.whitening)"
+        )
+    return Whitening.from_metadata(stored)
 
 
 def _load(args: argparse.Namespace, parser_error) -> object:
@@ -146,6 +159,11 @@ def register_cli(subparsers) -> None:
     p.add_argument("--methods", default="teacher-whole,teacher-rnip", help=f"comma list of {METHODS}")
     p.add_argument("--firmware", help="descriptor firmware image for the chip methods")
     p.add_argument("--layer", help="chip layer whose output is the feature map (default: last chip layer)")
+    p.add_argument(
+        "--whiten",
+        action="store_true",
+        help="chip methods: apply the PCA-whitening stored in the firmware image (metadata retrieval.whitening)",
+    )
     p.add_argument("--teacher", help=f"float teacher .tflite (default: $EDGE_SDK_DATA/{DEFAULT_TEACHER})")
     p.add_argument(
         "--teacher-tensor", default=DEFAULT_TEACHER_TENSOR, help="teacher feature-map tensor (substring)"

@@ -178,3 +178,26 @@ def test_cli_writes_a_topk_png_per_method(tmp_path, capsys):
         assert f"wrote {path}" in out
         with Image.open(path) as im:  # 4 queries, each with its top-4: a 5-column grid
             assert im.size == (5 * 104, 4 * 104)
+
+
+def test_cli_whiten_uses_the_whitening_stored_in_the_firmware(tmp_path, capsys):
+    from edge_sdk.firmware import load_firmware, write_firmware
+    from edge_sdk.retrieval import Whitening
+    from edge_sdk.retrieval.extractors import ChipExtractor
+
+    root, _, _ = _fake_cifar(tmp_path)
+    sample = REPO / "firmware_images" / "sample_nqe.edgefw"
+    argv = ["retrieval-eval", "--cifar10", str(root), "--query-limit", "4", "--db-limit", "12"]
+    argv += ["--methods", "chip-whole", "--quiet", "--whiten"]
+    with pytest.raises(SystemExit, match="stores no PCA-whitening"):
+        main(argv + ["--firmware", str(sample)])
+    net = load_firmware(sample).network
+    dim = ChipExtractor(load_firmware(sample)).features(np.zeros((1, *net.input_shape), np.uint8)).shape[-1]
+    rng = np.random.default_rng(0)
+    w = Whitening.fit(rng.random((3 * dim, dim)), dim=2)
+    net.metadata["retrieval"] = {"whitening": w.to_metadata()}
+    whitened = tmp_path / "w.edgefw"
+    whitened.write_bytes(write_firmware(net))
+    out = tmp_path / "r.json"
+    assert main(argv + ["--firmware", str(whitened), "--json", str(out)]) == 0
+    assert json.loads(out.read_text())["chip-whole"]["dim"] == 2  # the stored projection's output width
