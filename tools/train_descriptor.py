@@ -34,6 +34,12 @@ TEACHER = "models/coral/mobilenet_v1_1.0_224_quant_embedding_extractor.tflite"
 TEACHER_TENSOR = "Conv2d_13_pointwise/Relu6"
 CHUNK = 1000
 NAME = "descriptor_lightspeeur_2bit"
+RECIPE = """# teacher targets: 48 chunks of 1,000 mosaics (about 5 min with two processes)
+nice -n 10 python tools/train_descriptor.py prepare --part 0/2 &
+nice -n 10 python tools/train_descriptor.py prepare --part 1/2; wait
+# float 2,500 -> qweight 2,000 -> calib -> qact 1,000 -> fused 200 steps of 24 (about 50 min, 1 thread)
+nice -n 10 python tools/train_descriptor.py train
+nice -n 10 python tools/train_descriptor.py export"""
 
 
 def cifar_images(data: Path) -> np.ndarray:
@@ -184,16 +190,18 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default=str(REPO / "out" / "train" / "descriptor"))
     ap.add_argument("--firmware", default=str(REPO / "firmware_images" / f"{NAME}.edgefw"))
     ap.add_argument("--part", default="0/1", help="prepare: K/N, this process makes chunks K, K+N, ...")
-    ap.add_argument("--samples", type=int, default=24_000)
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--samples", type=int, default=48_000)
+    ap.add_argument(
+        "--threads", type=int, default=1, help="torch threads (1 is fastest on a shared 2-core CPU)"
+    )
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--batch", type=int, default=24)
     ap.add_argument("--lr", type=float, default=2e-3)
-    ap.add_argument("--float-steps", type=int, default=2000)
-    ap.add_argument("--qweight-steps", type=int, default=1200)
-    ap.add_argument("--qact-steps", type=int, default=1200)
-    ap.add_argument("--fused-steps", type=int, default=300)
-    ap.add_argument("--ckpt-every", type=int, default=100)
+    ap.add_argument("--float-steps", type=int, default=2500)
+    ap.add_argument("--qweight-steps", type=int, default=2000)
+    ap.add_argument("--qact-steps", type=int, default=1000)
+    ap.add_argument("--fused-steps", type=int, default=200)
+    ap.add_argument("--ckpt-every", type=int, default=50)
     ap.add_argument(
         "--whitening-frames", type=int, default=2000, help="export: training mosaics for the PCA fit"
     )
@@ -226,7 +234,8 @@ def main(argv=None) -> int:
         test_images,
         teacher=str(Path(args.data) / TEACHER),
         teacher_tensor=TEACHER_TENSOR,
-        command="nice -n 10 python tools/train_descriptor.py "
+        command=RECIPE
+        + "\n# this export:\nnice -n 10 python tools/train_descriptor.py "
         + " ".join(argv if argv is not None else sys.argv[1:]),
     )
     return 0
