@@ -11,7 +11,7 @@ import pytest
 from edge_sdk import Device, load_firmware
 
 FIRMWARE = Path(__file__).resolve().parents[2] / "firmware_images" / "resnet8_cifar10_lightspeeur_2bit.edgefw"
-MIN_ACCURACY = 0.82  # measured 0.831 at publication (model card) minus about one point
+MIN_ACCURACY = 0.84  # measured 0.850 at publication (model card) minus about one point
 
 
 @pytest.fixture(scope="module")
