@@ -21,10 +21,8 @@ decoder) and a model card.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -86,89 +84,60 @@ def stage_plan(args) -> list[tuple[str, int, float]]:
     ]
 
 
-def _save(path: Path, state: dict) -> None:
-    import torch
-
-    tmp = path.with_suffix(".tmp")
-    torch.save(state, tmp)
-    tmp.replace(path)
-
-
 def _cosine(step: int, total: int, lr: float) -> float:
     return lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(step, total) / max(total, 1))))
+
+
+def _record(stage: str, step: int, run: list[dict], seconds: float) -> dict:
+    mse = float(np.mean([r["total"] for r in run]))
+    return {
+        "stage": stage,
+        "step": step,
+        "mse": round(mse, 6),
+        "psnr_train": round(10 * math.log10(1 / max(mse, 1e-12)), 2),
+        "seconds": round(seconds, 1),
+    }
 
 
 def train(args, model, photos, cifar) -> list[dict]:
     import torch
 
+    from edge_sdk.train.steps import run_steps
+
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     ckpt = out / "ckpt.pt"
     state = torch.load(ckpt, weights_only=False) if ckpt.is_file() and not args.no_resume else None
-    si, step, history = 0, 0, []
     plan = stage_plan(args)
     if state and args.reopen_fused and state["stage"] >= len(plan):
         # continue a finished run's fused stage from where it ended, with a longer --fused-steps
         state = dict(state, stage=len(plan) - 1, step=int(state["args"]["fused_steps"]), opt=None)
-    if state:
-        model.load_state_dict(state["model"])
-        si, step, history = state["stage"], state["step"], state["history"]
-    while si < len(plan):
-        name, steps, lr = plan[si]
-        if name == "calib":
-            model.set_stage("calib")
-            model.eval()
-            with torch.no_grad():
-                for s in range(20):
-                    model(make_batch(10_000_000 + s, args.seed, photos, cifar, args.n_photo, args.n_cifar)[0])
-            model.encoder.finish_calibration()
-            si, step = si + 1, 0
-            _save(ckpt, {"model": model.state_dict(), "stage": si, "step": 0, "history": history})
-            continue
-        model.set_stage(name)
-        opt = torch.optim.Adam(model.parameters(), lr=lr)
-        if state and state.get("opt") and state["stage"] == si:
-            opt.load_state_dict(state["opt"])
-        model.train()
-        t0, run = time.time(), []
-        while step < steps:
-            for g in opt.param_groups:
-                g["lr"] = _cosine(step, steps, lr)
-            x, ch = make_batch(si * 1_000_000 + step, args.seed, photos, cifar, args.n_photo, args.n_cifar)
-            target = x.permute(0, 3, 1, 2).float() / 255.0
-            loss = torch.nn.functional.mse_loss(model(x, ch), target)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            run.append(float(loss))
-            step += 1
-            if step % args.ckpt_every == 0 or step == steps:
-                mse = float(np.mean(run))
-                history.append(
-                    {
-                        "stage": name,
-                        "step": step,
-                        "mse": round(mse, 6),
-                        "psnr_train": round(10 * math.log10(1 / max(mse, 1e-12)), 2),
-                        "seconds": round(time.time() - t0, 1),
-                    }
-                )
-                print(json.dumps(history[-1]), flush=True)
-                t0, run = time.time(), []
-                nxt = (si, step) if step < steps else (si + 1, 0)
-                _save(
-                    ckpt,
-                    {
-                        "model": model.state_dict(),
-                        "opt": opt.state_dict(),
-                        "stage": nxt[0],
-                        "step": nxt[1],
-                        "history": history,
-                        "args": vars(args),
-                    },
-                )
-        si, step, state = si + 1, 0, None
-    return history
+
+    def calibrate() -> None:
+        model.set_stage("calib")
+        model.eval()
+        with torch.no_grad():
+            for s in range(20):
+                model(make_batch(10_000_000 + s, args.seed, photos, cifar, args.n_photo, args.n_cifar)[0])
+        model.encoder.finish_calibration()
+
+    def loss(si: int, step: int) -> dict:
+        x, ch = make_batch(si * 1_000_000 + step, args.seed, photos, cifar, args.n_photo, args.n_cifar)
+        target = x.permute(0, 3, 1, 2).float() / 255.0
+        return {"total": torch.nn.functional.mse_loss(model(x, ch), target)}
+
+    return run_steps(
+        model,
+        plan,
+        ckpt,
+        loss=loss,
+        calibrate=calibrate,
+        lr_at=_cosine,
+        ckpt_every=args.ckpt_every,
+        record=_record,
+        state=state,
+        extra={"args": vars(args)},
+    )
 
 
 def main(argv=None) -> int:

@@ -50,11 +50,13 @@ def cifar_images(data: Path) -> np.ndarray:
 # ---------------------------------------------------------------- prepare: teacher targets
 def prepare(args) -> None:
     from edge_sdk.train.descriptor import mosaic_samples
-    from edge_sdk.train.descriptor_export import teacher_maps
+    from edge_sdk.train.descriptor_export import TeacherMaps
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     images = cifar_images(Path(args.data))
+    teacher = TeacherMaps(str(Path(args.data) / TEACHER), TEACHER_TENSOR)
+    (out / "teacher.json").write_text(json.dumps({"scale": teacher.scale}))
     k, n_parts = (int(v) for v in args.part.split("/"))
     for c in range(k, args.samples // CHUNK, n_parts):
         path = out / f"chunk{c:03d}.npz"
@@ -62,10 +64,8 @@ def prepare(args) -> None:
             continue
         t0 = time.time()
         big, small = mosaic_samples(images, c * CHUNK, (c + 1) * CHUNK, args.seed)
-        codes, scale = teacher_maps(str(Path(args.data) / TEACHER), TEACHER_TENSOR, big)
-        (out / "teacher.json").write_text(json.dumps({"scale": scale}))
         tmp = path.with_suffix(".tmp.npz")
-        np.savez(tmp, x=small, t=codes)
+        np.savez(tmp, x=small, t=teacher(big))
         tmp.replace(path)
         print(f"chunk {c}: {time.time() - t0:.0f} s", flush=True)
 
@@ -96,14 +96,6 @@ def _lr(step: int, total: int, lr: float) -> float:
     return warm * lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(step, total) / max(total, 1))))
 
 
-def _save(path: Path, state: dict) -> None:
-    import torch
-
-    tmp = path.with_suffix(".tmp")
-    torch.save(state, tmp)
-    tmp.replace(path)
-
-
 def _batch(x, t, scale, seed, si, step, size):
     import torch
 
@@ -128,59 +120,28 @@ def train(args, model) -> list[dict]:
     import torch
 
     from edge_sdk.train.descriptor import distill_loss
+    from edge_sdk.train.steps import run_steps
 
     out = Path(args.out)
     x, t, scale = load_chunks(out, args.samples)
     ckpt = out / "ckpt.pt"
-    state = torch.load(ckpt, weights_only=False) if ckpt.is_file() else None
-    si, step, history = (state["stage"], state["step"], state["history"]) if state else (0, 0, [])
-    if state:
-        model.load_state_dict(state["model"])
-    plan = stage_plan(args)
-    while si < len(plan):
-        name, steps, lr = plan[si]
-        if name == "calib":
-            _calibrate(model, x, args)
-            si, step = si + 1, 0
-            _save(ckpt, {"model": model.state_dict(), "stage": si, "step": 0, "history": history})
-            continue
-        model.set_stage(name)
-        opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-5)
-        if state and state.get("opt") and state["stage"] == si:
-            opt.load_state_dict(state["opt"])
-        model.train()
-        t0, run = time.time(), []
-        while step < steps:
-            for g in opt.param_groups:
-                g["lr"] = _lr(step, steps, lr)
-            xb, tb = _batch(x, t, scale, args.seed, si, step, args.batch)
-            feats, _ = model.features(xb)
-            losses = distill_loss(feats, tb)
-            opt.zero_grad(set_to_none=True)
-            losses["total"].backward()
-            opt.step()
-            run.append({k: float(v.detach()) for k, v in losses.items()})
-            step += 1
-            if step % args.ckpt_every == 0 or step == steps:
-                rec = {"stage": name, "step": step, "seconds": round(time.time() - t0, 1)}
-                rec.update({k: round(float(np.mean([r[k] for r in run])), 4) for k in run[0]})
-                history.append(rec)
-                print(json.dumps(rec), flush=True)
-                t0, run = time.time(), []
-                nxt = (si, step) if step < steps else (si + 1, 0)
-                _save(
-                    ckpt,
-                    {
-                        "model": model.state_dict(),
-                        "opt": opt.state_dict(),
-                        "stage": nxt[0],
-                        "step": nxt[1],
-                        "history": history,
-                        "args": vars(args),
-                    },
-                )
-        si, step, state = si + 1, 0, None
-    return history
+
+    def loss(si: int, step: int) -> dict:
+        xb, tb = _batch(x, t, scale, args.seed, si, step, args.batch)
+        return distill_loss(model.features(xb)[0], tb)
+
+    return run_steps(
+        model,
+        stage_plan(args),
+        ckpt,
+        loss=loss,
+        calibrate=lambda: _calibrate(model, x, args),
+        lr_at=_lr,
+        optimizer=lambda params, lr: torch.optim.AdamW(params, lr=lr, weight_decay=1e-5),
+        ckpt_every=args.ckpt_every,
+        state=torch.load(ckpt, weights_only=False) if ckpt.is_file() else None,
+        extra={"args": vars(args)},
+    )
 
 
 def main(argv=None) -> int:
@@ -229,7 +190,6 @@ def main(argv=None) -> int:
         model,
         Path(args.out),
         Path(args.firmware),
-        Path(args.data),
         x[: args.whitening_frames],
         test_images,
         teacher=str(Path(args.data) / TEACHER),

@@ -8,6 +8,10 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .rnip import Whitening
 
 DEFAULT_TEACHER = "models/coral/mobilenet_v1_1.0_224_quant_embedding_extractor.tflite"
 DEFAULT_TEACHER_TENSOR = "Conv2d_13_pointwise/Relu6"
@@ -48,7 +52,7 @@ def _methods(args: argparse.Namespace) -> dict:
     return out
 
 
-def _stored_whitening(image) -> object:
+def _stored_whitening(image) -> Whitening:
     """The PCA-whitening stored in a descriptor firmware image (metadata ``retrieval.whitening``)."""
     from .rnip import Whitening
 

@@ -39,11 +39,13 @@ class ChipExtractor:
         if self.layer not in names:
             raise InputError(f"no layer {self.layer!r} in the firmware image (layers: {names})")
         self._layer = net.layers[names.index(self.layer)]
+        # the last chip layer is the run's own ``codes``: no need to stack every layer's output
+        self._tap = names.index(self.layer) != net.n_chip - 1
         self.input_shape = self.device.model_input_shape  # the Device applies the image's input prep
 
     def features(self, batch: np.ndarray) -> np.ndarray:
-        res = self.device.run(batch, taps=True)
-        fmap = res.taps[self.layer]
+        res = self.device.run(batch, taps=self._tap)
+        fmap = res.taps[self.layer] if self._tap else res.codes
         if self._layer.on_chip:
             fmap = dequantize(fmap, self._layer)
         return np.maximum(np.asarray(fmap, np.float32), 0.0)

@@ -8,7 +8,7 @@
 * checks the image on the Device against the fused torch model, bit for bit, on CIFAR-10 *test*
   mosaics (never trained on);
 * measures fidelity to the float teacher on the same test mosaics: cosine of the crop descriptors
-  (square-root pooled, L2-normalized) and the relative error of the map.
+  (square-root pooled, L2-normalized).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from ..firmware import load_firmware, write_firmware
+from ..retrieval.extractors import ChipExtractor
 from ..retrieval.pooling import l2_normalize, pool
 from ..retrieval.rnip import Whitening
 from ..runtime import Device
@@ -29,16 +30,10 @@ from .export import to_network, torch_codes, weight_memory_bits
 from .publish import layer_table
 
 
-def chip_descriptors(device: Device, layer, frames: np.ndarray, batch: int = 64) -> np.ndarray:
-    """Crop descriptors (sqrt-pooled positive map, L2-normalized) of frames run on the Device."""
-    from ..runtime.host import dequantize
-
-    out = []
-    for i in range(0, len(frames), batch):
-        codes = device.run(frames[i : i + batch]).codes
-        fmap = np.maximum(np.asarray(dequantize(codes, layer), np.float32), 0.0)
-        out.append(l2_normalize(pool(fmap, "sqrt", axis=(1, 2))))
-    return np.concatenate(out)
+def chip_descriptors(extractor: ChipExtractor, frames: np.ndarray, batch: int = 64) -> np.ndarray:
+    """Crop descriptors (sqrt-pooled feature map, L2-normalized) of chip-sized frames."""
+    out = [extractor.features(frames[i : i + batch]) for i in range(0, len(frames), batch)]
+    return l2_normalize(pool(np.concatenate(out), "sqrt", axis=(1, 2)))
 
 
 def bit_exact_check(model, blob: bytes, frames: np.ndarray) -> dict:
@@ -48,40 +43,45 @@ def bit_exact_check(model, blob: bytes, frames: np.ndarray) -> dict:
     return {"frames": len(frames), "mismatches": int((chip != outs[-1]).sum()), "values": int(chip.size)}
 
 
-def teacher_fidelity(
-    device: Device, layer, teacher_codes: np.ndarray, scale: float, frames: np.ndarray
-) -> dict:
-    chip = chip_descriptors(device, layer, frames)
-    t = teacher_codes.astype(np.float32) * scale
-    teach = l2_normalize(pool(t, "sqrt", axis=(1, 2)))
-    cos = np.sum(chip * teach, axis=1)
+def teacher_fidelity(extractor: ChipExtractor, teacher: TeacherMaps, canvases: np.ndarray, frames) -> dict:
+    """Mean cosine of chip vs teacher crop descriptors (teacher at ``canvases``, chip at ``frames``)."""
+    codes = teacher(canvases)
+    teach = l2_normalize(pool(codes.astype(np.float32) * teacher.scale, "sqrt", axis=(1, 2)))
+    cos = np.sum(chip_descriptors(extractor, frames) * teach, axis=1)
     return {"frames": len(frames), "descriptor_cosine_mean": round(float(cos.mean()), 4)}
 
 
-def teacher_maps(model_path: str, tensor_name: str, canvases: np.ndarray) -> tuple[np.ndarray, float]:
-    """uint8 teacher map codes (N, 7, 7, 1024) and their scale, for uint8 (N, 224, 224, 3) canvases."""
-    from ..litert import make_interpreter
-    from ..retrieval.extractors import _find_tensor
+class TeacherMaps:
+    """The float teacher's feature map as uint8 codes (N, 7, 7, 1024) for uint8 (N, 224, 224, 3) canvases.
 
-    interp = make_interpreter(model_path, num_threads=1, preserve_all_tensors=True)
-    in_index = interp.get_input_details()[0]["index"]
-    tensor = _find_tensor(interp, tensor_name, model_path)
-    out = []
-    for i in range(0, len(canvases), 16):
-        x = canvases[i : i + 16]
-        interp.resize_tensor_input(in_index, list(x.shape))
-        interp.allocate_tensors()
-        interp.set_tensor(in_index, x)
-        interp.invoke()
-        out.append(interp.get_tensor(tensor["index"]).copy())
-    return np.concatenate(out), float(tensor["quantization"][0])
+    ``scale``: the real value of one code.  The interpreter is loaded once and reused per call.
+    """
+
+    def __init__(self, model_path: str, tensor_name: str, batch: int = 16) -> None:
+        from ..litert import make_interpreter
+        from ..retrieval.extractors import _find_tensor
+
+        self.interp = make_interpreter(model_path, num_threads=1, preserve_all_tensors=True)
+        self._in = self.interp.get_input_details()[0]["index"]
+        tensor = _find_tensor(self.interp, tensor_name, model_path)
+        self._out, self.scale, self.batch = tensor["index"], float(tensor["quantization"][0]), batch
+
+    def __call__(self, canvases: np.ndarray) -> np.ndarray:
+        out = []
+        for i in range(0, len(canvases), self.batch):
+            x = canvases[i : i + self.batch]
+            self.interp.resize_tensor_input(self._in, list(x.shape))
+            self.interp.allocate_tensors()
+            self.interp.set_tensor(self._in, x)
+            self.interp.invoke()
+            out.append(self.interp.get_tensor(self._out).copy())
+        return np.concatenate(out)
 
 
 def export_descriptor(
     model,
     run_dir: Path,
     firmware_path: Path,
-    data_dir: Path,
     train_frames: np.ndarray,
     test_images: np.ndarray,
     *,
@@ -91,46 +91,42 @@ def export_descriptor(
     n_test: int = 256,
     whitening_dim: int = 256,
 ) -> dict:
-    model.load_state_dict(torch.load(run_dir / "ckpt.pt", weights_only=False)["model"])
+    state = torch.load(run_dir / "ckpt.pt", weights_only=False)
+    model.load_state_dict(state["model"])
     model.set_stage("fused")
     model.eval()
-    meta = {
-        "model_name": firmware_path.stem,
-        "retrieval": {
-            "feature_layer": model.nodes[-1].name,
-            "teacher": Path(teacher).name,
-            "teacher_tensor": teacher_tensor,
-            "crop_moment": "sqrt",
-        },
+    retrieval = {
+        "feature_layer": model.nodes[-1].name,
+        "teacher": Path(teacher).name,
+        "teacher_tensor": teacher_tensor,
+        "crop_moment": "sqrt",
     }
-    net = to_network(model, meta, head=False)
-    blob = write_firmware(net)
-    device = Device().load(load_firmware(blob))
-    layer = net.layers[-1]
+    net = to_network(model, {"model_name": firmware_path.stem, "retrieval": retrieval}, head=False)
+    chip = ChipExtractor(write_firmware(net))
     t0 = time.time()
-    whitening = Whitening.fit(chip_descriptors(device, layer, train_frames), dim=whitening_dim)
+    whitening = Whitening.fit(chip_descriptors(chip, train_frames), dim=whitening_dim)
     whiten_seconds = time.time() - t0
-    meta["retrieval"]["whitening"] = whitening.to_metadata()
-    meta["retrieval"]["whitening_fit"] = (
+    # the whitening only adds metadata: the chip network (and ``chip``) stay as they are
+    net.metadata["retrieval"]["whitening"] = whitening.to_metadata()
+    net.metadata["retrieval"]["whitening_fit"] = (
         f"{len(train_frames)} training mosaics (chip descriptors), {whitening_dim} dims"
     )
-    net = to_network(model, meta, head=False)
     blob = write_firmware(net)
     firmware_path.write_bytes(blob)
     big, small = mosaic_samples(test_images, 0, n_test, seed=987_654)
-    codes, scale = teacher_maps(teacher, teacher_tensor, big)
     figures = {
         "firmware": firmware_path.name,
         "firmware_bytes": len(blob),
         "weight_memory_bits": weight_memory_bits(net),
         "bit_exact": bit_exact_check(model, blob, small[:64]),
-        "teacher_fidelity_test_mosaics": teacher_fidelity(device, layer, codes, scale, small),
+        "teacher_fidelity_test_mosaics": teacher_fidelity(
+            chip, TeacherMaps(teacher, teacher_tensor), big, small
+        ),
         "whitening_fit_seconds": round(whiten_seconds, 1),
         "command": command,
     }
     (run_dir / "figures.json").write_text(json.dumps(figures, indent=2))
-    history = torch.load(run_dir / "ckpt.pt", weights_only=False).get("history", [])
-    firmware_path.with_suffix(".md").write_text(model_card(net, figures, history))
+    firmware_path.with_suffix(".md").write_text(model_card(net, figures, state.get("history", [])))
     print(json.dumps(figures, indent=2))
     return figures
 

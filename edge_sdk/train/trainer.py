@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from .data import ArrayData, batches, generator
 from .layers import stage_index
 from .model import QNet
+from .steps import save_checkpoint
 
 try:
     from tqdm import tqdm
@@ -115,12 +116,6 @@ def _config(cfg: TrainConfig) -> dict:
     return {k: v for k, v in asdict(replace(cfg, log=None, history=[])).items()}
 
 
-def _save(path: Path, state: dict) -> None:
-    tmp = path.with_suffix(".tmp")
-    torch.save(state, tmp)
-    tmp.replace(path)  # atomic: a kill mid-save never leaves a broken checkpoint
-
-
 def _teacher(out: Path, model: QNet, cfg: TrainConfig, given=None):
     if cfg.distill > 0 and given is not None:
         return given.eval()
@@ -164,7 +159,9 @@ def train(
         if stage.name == "calib":
             if not (si == start_stage and start_epoch > 0):
                 calibrate(model, train_data, stage.batches or 10, cfg.batch_size, cfg.seed)
-            _save(ckpt_path, {"stage": si + 1, "epoch": 0, "model": model.state_dict(), "history": history})
+            save_checkpoint(
+                ckpt_path, {"stage": si + 1, "epoch": 0, "model": model.state_dict(), "history": history}
+            )
             say(f"[calib] caps {[round(float(n.cap), 3) for n in model.nodes]}")
             continue
         model.set_stage(stage.name)
@@ -180,7 +177,7 @@ def train(
             )
             say(json.dumps(history[-1]))
             nxt = (si, epoch + 1) if epoch + 1 < stage.epochs else (si + 1, 0)
-            _save(
+            save_checkpoint(
                 ckpt_path,
                 {
                     "stage": nxt[0],
@@ -192,7 +189,7 @@ def train(
                     "config": _config(cfg),
                 },
             )
-        _save(out / f"{stage.name}.pt", {"model": model.state_dict(), "history": history})
+        save_checkpoint(out / f"{stage.name}.pt", {"model": model.state_dict(), "history": history})
     cfg.history = history
     return history
 

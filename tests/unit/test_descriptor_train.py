@@ -101,10 +101,7 @@ def test_export_is_bit_exact_on_the_device(small_model):
 def test_chip_extractor_and_whitening_metadata(small_model, tmp_path):
     net = to_network(small_model, {"model_name": "t"}, head=False)
     frames = mosaic_samples(_images(seed=4), 0, 12, seed=2)[1]
-    from edge_sdk.runtime import Device
-
-    dev = Device().load(load_firmware(write_firmware(net)))
-    descs = chip_descriptors(dev, net.layers[-1], frames)
+    descs = chip_descriptors(ChipExtractor(write_firmware(net)), frames)
     assert descs.shape == (12, 16)
     np.testing.assert_allclose(np.linalg.norm(descs, axis=1)[np.any(descs, axis=1)], 1.0, rtol=1e-5)
     w = Whitening.fit(descs, dim=4)

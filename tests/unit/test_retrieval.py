@@ -122,3 +122,21 @@ def test_whitening_round_trips_through_metadata():
     assert w.apply(x[0]).shape == (4,)
     with pytest.raises(InputError, match="malformed"):
         Whitening.from_metadata({"pca_shape": [4, 8]})
+
+
+def test_chip_extractor_reads_the_same_map_for_the_last_and_an_earlier_layer():
+    from pathlib import Path
+
+    from edge_sdk.firmware import load_firmware
+    from edge_sdk.retrieval.extractors import ChipExtractor
+    from edge_sdk.runtime.host import dequantize
+
+    image = load_firmware(
+        Path(__file__).resolve().parents[2] / "firmware_images" / "sample_lightspeeur.edgefw"
+    )
+    net = image.network
+    batch = np.random.default_rng(0).integers(0, 256, (3, *net.input_shape), dtype=np.uint8)
+    taps = ChipExtractor(image).device.run(batch, taps=True).taps
+    for layer in (net.layers[net.n_chip - 1], net.layers[net.n_chip - 2]):
+        want = np.maximum(dequantize(taps[layer.name], layer).astype(np.float32), 0.0)
+        np.testing.assert_array_equal(ChipExtractor(image, layer=layer.name).features(batch), want)
