@@ -63,20 +63,26 @@ def prepare(args) -> None:
         if path.is_file():
             continue
         t0 = time.time()
-        big, small = mosaic_samples(images, c * CHUNK, (c + 1) * CHUNK, args.seed)
+        big, small = mosaic_samples(images, c * CHUNK, (c + 1) * CHUNK, args.seed, jitter=args.jitter)
         tmp = path.with_suffix(".tmp.npz")
         np.savez(tmp, x=small, t=teacher(big))
         tmp.replace(path)
         print(f"chunk {c}: {time.time() - t0:.0f} s", flush=True)
 
 
-def load_chunks(out: Path, samples: int) -> tuple[np.ndarray, np.ndarray, float]:
+def load_chunks(out: Path, samples: int, extra: str = "") -> tuple[np.ndarray, np.ndarray, float]:
+    """The first ``samples`` prepared samples of ``out``, plus every chunk in ``extra`` (a folder)."""
+    paths = [out / f"chunk{c:03d}.npz" for c in range(samples // CHUNK)]
+    if extra:
+        paths += sorted(Path(extra).glob("chunk*.npz"))
     xs, ts = [], []
-    for c in range(samples // CHUNK):
-        with np.load(out / f"chunk{c:03d}.npz") as d:
+    for path in paths:
+        with np.load(path) as d:
             xs.append(d["x"])
             ts.append(d["t"])
     scale = json.loads((out / "teacher.json").read_text())["scale"]
+    if extra and json.loads((Path(extra) / "teacher.json").read_text())["scale"] != scale:
+        raise ValueError(f"{extra} was prepared with another teacher scale than {out}")
     return np.concatenate(xs), np.concatenate(ts), scale
 
 
@@ -123,8 +129,12 @@ def train(args, model) -> list[dict]:
     from edge_sdk.train.steps import run_steps
 
     out = Path(args.out)
-    x, t, scale = load_chunks(out, args.samples)
+    x, t, scale = load_chunks(Path(args.chunks or out), args.samples, args.extra_chunks)
+    out.mkdir(parents=True, exist_ok=True)
     ckpt = out / "ckpt.pt"
+    state = torch.load(ckpt, weights_only=False) if ckpt.is_file() else None
+    if state is None and args.init:  # fine-tune: start from another run's weights (and caps)
+        model.load_state_dict(torch.load(args.init, weights_only=False)["model"])
 
     def loss(si: int, step: int) -> dict:
         xb, tb = _batch(x, t, scale, args.seed, si, step, args.batch)
@@ -135,11 +145,11 @@ def train(args, model) -> list[dict]:
         stage_plan(args),
         ckpt,
         loss=loss,
-        calibrate=lambda: _calibrate(model, x, args),
+        calibrate=(lambda: None) if args.keep_caps else (lambda: _calibrate(model, x, args)),
         lr_at=_lr,
         optimizer=lambda params, lr: torch.optim.AdamW(params, lr=lr, weight_decay=1e-5),
         ckpt_every=args.ckpt_every,
-        state=torch.load(ckpt, weights_only=False) if ckpt.is_file() else None,
+        state=state,
         extra={"args": vars(args)},
     )
 
@@ -163,6 +173,11 @@ def main(argv=None) -> int:
     ap.add_argument("--qact-steps", type=int, default=1000)
     ap.add_argument("--fused-steps", type=int, default=200)
     ap.add_argument("--ckpt-every", type=int, default=50)
+    ap.add_argument("--jitter", action="store_true", help="prepare: colour-jittered mosaics (both sides)")
+    ap.add_argument("--chunks", default="", help="train: read the prepared chunks from here (default --out)")
+    ap.add_argument("--extra-chunks", default="", help="train: also every chunk in this folder")
+    ap.add_argument("--init", default="", help="train: fine-tune from this checkpoint's weights")
+    ap.add_argument("--keep-caps", action="store_true", help="train: skip cap calibration (with --init)")
     ap.add_argument(
         "--whitening-frames", type=int, default=2000, help="export: training mosaics for the PCA fit"
     )
@@ -183,7 +198,7 @@ def main(argv=None) -> int:
         return 0
     from edge_sdk.train.descriptor_export import export_descriptor
 
-    x, _, _ = load_chunks(Path(args.out), CHUNK * 2)
+    x, _, _ = load_chunks(Path(args.chunks or args.out), CHUNK * 2)
     with np.load(Path(args.data) / "cifar10" / "cifar10_test.npz") as d:
         test_images = d["x_exact"]
     export_descriptor(

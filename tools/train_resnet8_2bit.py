@@ -176,6 +176,13 @@ def main(argv=None) -> int:
     ap.add_argument(
         "--distill", type=float, default=0.7, help="weight of distillation from the float .tflite"
     )
+    ap.add_argument("--temperature", type=float, default=4.0, help="distillation temperature")
+    ap.add_argument(
+        "--cutmix",
+        type=float,
+        default=0.0,
+        help="probability that a batch is CutMix-ed (the teacher labels the mixed images)",
+    )
     ap.add_argument("--no-resume", action="store_true", help="start over instead of resuming")
     ap.add_argument(
         "--init",
@@ -210,6 +217,8 @@ def main(argv=None) -> int:
         seed=args.seed,
         augment=True,
         distill=args.distill,
+        temperature=args.temperature,
+        cutmix=args.cutmix,
     )
     fresh = args.no_resume or not (out / "ckpt.pt").is_file()
     if args.export_only:

@@ -116,6 +116,26 @@ def augment(x: torch.Tensor, gen: torch.Generator, pad: int = 4, flip: bool = Tr
     return x
 
 
+def cutmix(
+    x: torch.Tensor, y: torch.Tensor, gen: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor, float]:
+    """CutMix (Yun et al. 2019) on a uint8 NHWC batch: a box of a shuffled copy pasted into
+    every image.  Returns (mixed images, the pasted images' labels, lam = the share of the
+    original image left).  Paired with distillation, the teacher labels the mixed images
+    ("function matching", Beyer et al. 2022), which stretches a small training set."""
+    n, h, w, _ = x.shape
+    perm = torch.randperm(n, generator=gen)
+    lam = float(torch.rand((), generator=gen))
+    bh, bw = int(round(h * (1 - lam) ** 0.5)), int(round(w * (1 - lam) ** 0.5))
+    cy = int(torch.randint(0, h, (), generator=gen))
+    cx = int(torch.randint(0, w, (), generator=gen))
+    y0, y1 = max(cy - bh // 2, 0), min(cy + bh - bh // 2, h)
+    x0, x1 = max(cx - bw // 2, 0), min(cx + bw - bw // 2, w)
+    mixed = x.clone()
+    mixed[:, y0:y1, x0:x1] = x[perm, y0:y1, x0:x1]
+    return mixed, y[perm], 1.0 - (y1 - y0) * (x1 - x0) / (h * w)
+
+
 def batches(
     data: ArrayData,
     batch_size: int,

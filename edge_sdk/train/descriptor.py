@@ -67,18 +67,47 @@ def mosaic(images: np.ndarray, rng: np.random.Generator, k: int) -> np.ndarray:
     return canvas[:, ::-1] if rng.random() < 0.5 else canvas
 
 
+def photometric_jitter(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A random colour change of a uint8 RGB image: per-channel gain (0.7..1.3), gamma (0.7..1.4),
+    saturation (0.4..1.6) and a hue rotation (+-40 degrees, about the grey axis); grey with p = 0.1.
+
+    The teacher sees the changed image too, so the student learns the teacher's response to colour
+    changes (which RNIP queries have) rather than only to CIFAR's colours."""
+    x = img.astype(np.float64) / 255.0
+    x = np.clip(x * rng.uniform(0.7, 1.3, 3), 0, 1) ** rng.uniform(0.7, 1.4)
+    grey = x @ np.array([0.299, 0.587, 0.114])
+    if rng.random() < 0.1:
+        x = np.repeat(grey[..., None], 3, axis=-1)
+    else:
+        x = grey[..., None] + (x - grey[..., None]) * rng.uniform(0.4, 1.6)
+        a = np.deg2rad(rng.uniform(-40, 40))
+        k = np.ones(3) / np.sqrt(3)  # Rodrigues rotation about the grey axis
+        kx = np.array([[0, -k[2], k[1]], [k[2], 0, -k[0]], [-k[1], k[0], 0]])
+        rot = np.eye(3) + np.sin(a) * kx + (1 - np.cos(a)) * kx @ kx
+        x = x @ rot.T
+    return np.clip(np.round(x * 255.0), 0, 255).astype(np.uint8)
+
+
 def mosaic_samples(
-    images: np.ndarray, start: int, stop: int, seed: int, sides=(TEACHER_SIDE, STUDENT_INPUT[0])
+    images: np.ndarray,
+    start: int,
+    stop: int,
+    seed: int,
+    sides=(TEACHER_SIDE, STUDENT_INPUT[0]),
+    jitter: bool = False,
 ) -> list[np.ndarray]:
     """Samples ``start..stop-1`` as mosaic canvases resized to each of ``sides`` (uint8 (n, s, s, 3) each).
 
-    Sample i is a function of (seed, i) only, so any chunk can be (re)made on its own.
+    Sample i is a function of (seed, i) only, so any chunk can be (re)made on its own; ``jitter``
+    changes each canvas's colours (``photometric_jitter``, its own random stream).
     """
     n = stop - start
     outs = [np.empty((n, s, s, images.shape[3]), np.uint8) for s in sides]
     for j in range(n):
         rng = np.random.default_rng([seed, start + j])
         canvas = np.ascontiguousarray(mosaic(images, rng, int(rng.choice(MOSAIC_K))))
+        if jitter:
+            canvas = photometric_jitter(canvas, np.random.default_rng([seed, start + j, 1]))
         for out, s in zip(outs, sides):
             out[j] = _resize(canvas, s)
     return outs

@@ -24,7 +24,7 @@ from typing import Callable, Optional
 import torch
 import torch.nn.functional as F
 
-from .data import ArrayData, batches, generator
+from .data import ArrayData, batches, cutmix, generator
 from .layers import stage_index
 from .model import QNet
 from .steps import save_checkpoint
@@ -57,6 +57,8 @@ class TrainConfig:
     aug_flip: bool = True  # random horizontal flips (off for digits)
     distill: float = 0.0  # weight of the distillation loss (0: off)
     temperature: float = 4.0
+    cutmix: float = 0.0  # probability that a training batch is CutMix-ed (data.cutmix)
+    freeze_bn: bool = False  # batch norm normalizes with its running statistics while training
     teacher_stage: str = "float"  # distil from the model as it ended this stage
     max_batches: int = 0  # cap batches per epoch (tests, smoke runs)
     eval_batch: int = 500
@@ -85,9 +87,13 @@ def calibrate(model: QNet, data: ArrayData, n_batches: int, batch_size: int, see
     model.finish_calibration()
 
 
-def _loss(model: QNet, x: torch.Tensor, y: torch.Tensor, teacher, cfg: TrainConfig) -> torch.Tensor:
+def _loss(model: QNet, x: torch.Tensor, y: torch.Tensor, teacher, cfg: TrainConfig, mix=None) -> torch.Tensor:
+    """Cross-entropy (label-mixed under CutMix: ``mix`` = (pasted labels, lam)) plus distillation
+    from the teacher's logits on the same (mixed) images."""
     logits = model(x)
     loss = F.cross_entropy(logits, y)
+    if mix is not None:
+        loss = mix[1] * loss + (1 - mix[1]) * F.cross_entropy(logits, mix[0])
     if teacher is not None and cfg.distill > 0:
         with torch.no_grad():
             t = teacher(x)
@@ -197,6 +203,10 @@ def train(
 def _epoch(model, train_data, val_data, cfg, stage, si, epoch, steps, opt, sched, teacher) -> dict:
     model.set_stage(stage.name)
     model.train()
+    if cfg.freeze_bn:  # fine-tuning a pretrained model: keep the statistics it was set up with
+        for m in model.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.eval()
     gen = generator(cfg.seed, si, epoch)
     t0, total, n = time.time(), 0.0, 0
     it = batches(
@@ -217,7 +227,11 @@ def _epoch(model, train_data, val_data, cfg, stage, si, epoch, steps, opt, sched
         mininterval=10,
     )
     for x, y in bar:
-        loss = _loss(model, x, y, teacher, cfg)
+        mix = None
+        if cfg.cutmix > 0 and float(torch.rand((), generator=gen)) < cfg.cutmix:
+            x, y_pasted, lam = cutmix(x, y, gen)
+            mix = (y_pasted, lam)
+        loss = _loss(model, x, y, teacher, cfg, mix)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()

@@ -118,3 +118,30 @@ def test_chip_extractor_and_whitening_metadata(small_model, tmp_path):
     frame = np.random.default_rng(0).integers(0, 256, (300, 500, 3), dtype=np.uint8)
     d = rnip(frame, ext)
     assert d.shape == (16,) and np.isfinite(d).all()
+
+
+def test_photometric_jitter_changes_colours_not_geometry():
+    from edge_sdk.train.descriptor import photometric_jitter
+
+    rng = np.random.default_rng(0)
+    img = rng.integers(0, 256, (24, 24, 3), dtype=np.uint8)
+    out = [photometric_jitter(img, np.random.default_rng(s)) for s in range(20)]
+    assert all(o.dtype == np.uint8 and o.shape == img.shape for o in out)
+    assert np.array_equal(out[3], photometric_jitter(img, np.random.default_rng(3)))  # seeded
+    assert sum(not np.array_equal(o, img) for o in out) == 20
+    # colour changes keep the spatial structure: each jittered image's luminance tracks the original's
+    lum = img.astype(float) @ [0.299, 0.587, 0.114]
+    for o in out:
+        assert np.corrcoef(lum.ravel(), (o.astype(float) @ [0.299, 0.587, 0.114]).ravel())[0, 1] > 0.8
+
+
+def test_jittered_mosaics_share_geometry_with_plain_ones():
+    from edge_sdk.train.descriptor import mosaic_samples
+
+    images = np.random.default_rng(1).integers(0, 256, (50, 32, 32, 3), dtype=np.uint8)
+    plain = mosaic_samples(images, 0, 4, seed=5, sides=(64,))[0]
+    jit = mosaic_samples(images, 0, 4, seed=5, sides=(64,), jitter=True)[0]
+    assert jit.shape == plain.shape and not np.array_equal(jit, plain)
+    grey = lambda a: a.astype(float) @ [0.299, 0.587, 0.114]  # noqa: E731
+    for p, j in zip(plain, jit):
+        assert np.corrcoef(grey(p).ravel(), grey(j).ravel())[0, 1] > 0.8

@@ -27,6 +27,8 @@ def _spec(profile: str) -> list[dict]:
         {"out": 8, "bits": b[1]},
         {"op": "add", "inputs": [2, 3]},
         {"out": 12, "bits": b[2], "g": 1 if profile == "lightspeeur-2803" else 4},
+        {"out": 12, "bits": b[-1], "k": 1},  # 1x1 at the widest mode: single-tap encoding
+        {"out": 12, "bits": b[-1], "g": 12},  # depthwise
         {"out": 8, "bits": b[0], "k": 1, "raw": True},
     ]
 
