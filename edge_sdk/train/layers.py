@@ -95,9 +95,6 @@ class Node(nn.Module):
         """The float-path activation of the current stage (y: the normalized pre-activation)."""
         if self.raw:
             return y
-        clip = getattr(self, "float_clip", None)
-        if clip is not None and (self.stage in FLOAT_STAGES or float(self.cap) == 0.0):
-            y = torch.minimum(y, clip[None, :, None, None].to(y.dtype))
         if self.stage == "calib":
             self.cap.fill_(max(float(self.cap), percentile99(F.relu(y))))
         if self.stage in FLOAT_STAGES or float(self.cap) == 0.0:

@@ -133,14 +133,14 @@ def _compensate(w: np.ndarray, groups: int, s: np.ndarray) -> None:
         w /= s[:, None, None, None]
 
 
-def _relu_ranges(model: QNet, xb: torch.Tensor, percentile: float) -> list[np.ndarray]:
-    """Per conv, per channel: the ``percentile`` of its (ReLU) output."""
+def _relu_ranges(model: QNet, xb: torch.Tensor, percentile: float, clip: float) -> list[np.ndarray]:
+    """Per conv, per channel: the ``percentile`` of its ReLU output, clipped at ``clip`` (ReLU6: 6)."""
     model.eval()
     with torch.no_grad():
         _, outs = model(xb, taps=True)
     ranges = []
     for o in outs:
-        a = o.permute(1, 0, 2, 3).reshape(o.shape[1], -1).double().numpy()
+        a = o.permute(1, 0, 2, 3).reshape(o.shape[1], -1).clamp(max=clip).double().numpy()
         r = np.percentile(a, percentile, axis=1)
         ranges.append(np.maximum(r, 1e-3 * max(float(r.max()), 1e-6)))
     return ranges
@@ -176,16 +176,12 @@ def load_chain(
             model.dense.bias.copy_(torch.from_numpy(dense.attrs["b"].astype(np.float32)))
 
     load()
-    relu6 = [c.attrs["act"] == "relu6" for c in convs]
-    # ReLU6's clip, per channel, in the float stages and the cap calibration (not saved: the
-    # trainer's first checkpoint comes after calibration); the quantized stages clip at the cap
-    for node, six in zip(nodes, relu6):
-        node.float_clip = torch.full((node.c_out,), 6.0) if six else None
     model.set_stage("float")
     to_t = [torch.from_numpy(b) for b in bs]
     stats = bn_pass(model, nodes, xb, to_t)
     if equalize > 0:
-        ranges = _relu_ranges(model, xb, percentile)
+        clip = 6.0 if all(c.attrs["act"] == "relu6" for c in convs) else float("inf")
+        ranges = _relu_ranges(model, xb, percentile, clip)
         for k, r in enumerate(ranges):
             # partial (``equalize`` < 1) and bounded: the chip's per-layer shift gives every kernel
             # scalar of a layer the same step, so the gains must not spread the weights too far
@@ -193,8 +189,6 @@ def load_chain(
             s = (np.median(r) / r) ** equalize
             stats[k] = (stats[k][0] * torch.from_numpy(s), stats[k][1] * torch.from_numpy(s**2))
             to_t[k] = to_t[k] * torch.from_numpy(s)
-            if nodes[k].float_clip is not None:
-                nodes[k].float_clip = nodes[k].float_clip * torch.from_numpy(s).float()
             if k + 1 < len(ws):
                 _compensate(ws[k + 1], int(convs[k + 1].attrs["groups"]), s)
             else:
