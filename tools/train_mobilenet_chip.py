@@ -148,12 +148,13 @@ def metadata(data: Path) -> dict:
 def plan(args):
     from edge_sdk.train import Stage
 
-    return [
+    stages = [
         Stage("qweight", args.qweight_epochs, args.lr),
         Stage("calib", batches=20),
         Stage("qact", args.qact_epochs, args.lr),
         Stage("fused", args.fused_epochs, args.lr / 3),
     ]
+    return [s for s in stages if not (args.init and s.name == "calib")]  # --init keeps its caps
 
 
 def parse(argv):
@@ -185,6 +186,11 @@ def parse(argv):
         "--train-bn",
         action="store_true",
         help="batch statistics while training (default: frozen running stats)",
+    )
+    ap.add_argument(
+        "--init",
+        default="",
+        help="continue from an earlier run's stage checkpoint (e.g. .../qact.pt), caps kept",
     )
     ap.add_argument("--no-resume", action="store_true")
     ap.add_argument("--export-only", action="store_true")
@@ -224,7 +230,10 @@ def main(argv=None) -> int:
     if args.export_only:
         model.load_state_dict(torch.load(out / "ckpt.pt", weights_only=False)["model"])
     else:
-        if args.no_resume or not (out / "ckpt.pt").is_file():
+        fresh = args.no_resume or not (out / "ckpt.pt").is_file()
+        if fresh and args.init:
+            model.load_state_dict(torch.load(args.init, weights_only=False)["model"])
+        elif fresh:
             load_chain(
                 model,
                 graph,

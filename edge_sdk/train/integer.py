@@ -43,7 +43,7 @@ def _lightspeeur_conv(node, s_in: float, dtype: torch.dtype) -> dict:
         single = (wd != 0).sum(dim=(2, 3)) == 1
         m_eff = torch.where(single, wd.abs().sum(dim=(2, 3)) / mode.max_level, m)
     sh_w = _floor_log2(p.weight_int_max, float((m_eff * r).max()) * mode.max_level, p.shift_max)
-    sh_b = _floor_log2((1 << (p.bias_bits - 1)) - 1, float(b_real.abs().max()), p.shift_max)
+    sh_b = _floor_log2((1 << (p.bias_bits - 1)) - 1, float(b_real.detach().abs().max()), p.shift_max)
     shift = int(min(max(min(sh_w, sh_b), p.shift_min), p.shift_max))
     scale = 2.0**shift
     top = min(p.weight_int_max // mode.max_level, (1 << (p.scalar_bits - 1)) - 1)
