@@ -154,7 +154,8 @@ def plan(args):
         Stage("qact", args.qact_epochs, args.lr),
         Stage("fused", args.fused_epochs, args.lr / 3),
     ]
-    return [s for s in stages if not (args.init and s.name == "calib")]  # --init keeps its caps
+    # --init keeps its caps; --relu6-caps sets them to 6
+    return [s for s in stages if not ((args.init or args.relu6_caps) and s.name == "calib")]
 
 
 def parse(argv):
@@ -182,6 +183,11 @@ def parse(argv):
         "--equalize", type=float, default=1.0, help="channel equalization strength at the start (0: off)"
     )
     ap.add_argument("--max-ratio", type=float, default=4.0, help="largest channel range ratio equalized")
+    ap.add_argument(
+        "--relu6-caps",
+        action="store_true",
+        help="caps = 6 (clip where ReLU6 clips); scale up only channels below 6 (tflite_init.load_chain)",
+    )
     ap.add_argument(
         "--train-bn",
         action="store_true",
@@ -239,6 +245,7 @@ def main(argv=None) -> int:
                 graph,
                 train_data.x[:: max(1, len(train_data) // 512)].numpy(),
                 equalize=args.equalize,
+                relu6_caps=args.relu6_caps,
                 max_ratio=args.max_ratio,
             )
         train(model, train_data, val, cfg, resume=not args.no_resume, teacher=teacher)
@@ -279,7 +286,8 @@ def export(model, out: Path, firmware: Path, val, data: Path, command: str) -> d
     theirs = run_litert(import_tflite(data / TFLITE), photos).argmax(1)
     with torch.no_grad():
         fused = model(torch.from_numpy(host_pad(photos))).argmax(1).numpy()
-    history = torch.load(out / "ckpt.pt", weights_only=False).get("history", [])
+    ckpt = out / "ckpt.pt"  # absent when every stage had 0 epochs (an export of an --init checkpoint)
+    history = torch.load(ckpt, weights_only=False).get("history", []) if ckpt.is_file() else []
     figures = {
         "name": NAME,
         "firmware_bytes": firmware.stat().st_size,

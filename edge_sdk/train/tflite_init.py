@@ -154,8 +154,14 @@ def load_chain(
     equalize: float = 0.5,
     percentile: float = 99.9,
     max_ratio: float = 16.0,
+    relu6_caps: bool = False,
 ) -> None:
-    """Load the .tflite weights into the QNet, equalize channels, correct BN (module docstring)."""
+    """Load the .tflite weights into the QNet, equalize channels, correct BN (module docstring).
+
+    ``relu6_caps`` (ReLU6 networks): every cap is set to 6, so the chip clips where ReLU6 does,
+    and only channels that never reach 6 are scaled up (by ``6 / their max``, at most
+    ``max_ratio``) to use the codes; no cap calibration should follow (it would replace the 6s).
+    """
     convs = [n for n in graph.nodes if n.op == "conv"]
     dense = next(n for n in graph.nodes if n.op == "dense")
     gain, offset = input_affine(graph, model)
@@ -179,14 +185,20 @@ def load_chain(
     model.set_stage("float")
     to_t = [torch.from_numpy(b) for b in bs]
     stats = bn_pass(model, nodes, xb, to_t)
-    if equalize > 0:
-        clip = 6.0 if all(c.attrs["act"] == "relu6" for c in convs) else float("inf")
-        ranges = _relu_ranges(model, xb, percentile, clip)
+    relu6 = all(c.attrs["act"] == "relu6" for c in convs)
+    if relu6_caps and not relu6:
+        raise ValueError("relu6_caps needs a network whose every conv ends in ReLU6")
+    if equalize > 0 or relu6_caps:
+        clip = 6.0 if relu6 else float("inf")
+        ranges = _relu_ranges(model, xb, 100.0 if relu6_caps else percentile, clip)
         for k, r in enumerate(ranges):
-            # partial (``equalize`` < 1) and bounded: the chip's per-layer shift gives every kernel
-            # scalar of a layer the same step, so the gains must not spread the weights too far
-            r = np.maximum(r, r.max() / max_ratio)
-            s = (np.median(r) / r) ** equalize
+            if relu6_caps:  # fill [0, 6) without clipping anything ReLU6 would not clip
+                s = np.clip(6.0 / r, 1.0, max_ratio)
+            else:
+                # partial (``equalize`` < 1) and bounded: the chip's per-layer shift gives every
+                # kernel scalar of a layer the same step, so the gains must not spread the weights too far
+                r = np.maximum(r, r.max() / max_ratio)
+                s = (np.median(r) / r) ** equalize
             stats[k] = (stats[k][0] * torch.from_numpy(s), stats[k][1] * torch.from_numpy(s**2))
             to_t[k] = to_t[k] * torch.from_numpy(s)
             if k + 1 < len(ws):
@@ -196,6 +208,9 @@ def load_chain(
         load()
     model.set_stage("qweight")
     bn_pass(model, nodes, xb, to_t, stats)
+    if relu6_caps:
+        for node in nodes:
+            node.cap.fill_(6.0)
 
 
 __all__ = ["bn_pass", "chain_spec", "input_affine", "load_chain"]

@@ -78,3 +78,20 @@ def test_load_chain_matches_the_tflite_before_activation_quantization(mobilenet)
     got = taps[0].permute(0, 2, 3, 1).numpy()
     # BN is set for 5-bit weights (bias and variance correction), so not bit-equal to float
     assert np.corrcoef(got.ravel(), ref.ravel())[0, 1] > 0.99
+
+
+def test_relu6_caps_clip_where_relu6_clips(mobilenet):
+    """relu6_caps: every cap is 6; channels are only scaled up (never down), so a channel that
+    reaches 6 keeps ReLU6's clip exactly and a quieter one uses more of the 5-bit codes."""
+    path, imported, photos = mobilenet
+    padded = np.pad(photos, ((0, 0), (0, 1), (0, 1), (0, 0)), constant_values=128)
+    g = imported.graph
+    plain = QNet("lightspeeur-2803", padded.shape[1:], chain_spec(g, 5, (0, 0, 0, 0)), classes=1001)
+    load_chain(plain, g, padded, equalize=0.0)
+    model = QNet("lightspeeur-2803", padded.shape[1:], chain_spec(g, 5, (0, 0, 0, 0)), classes=1001)
+    load_chain(model, g, padded, relu6_caps=True, max_ratio=8.0)
+    assert all(float(n.cap) == 6.0 for n in model.nodes)
+    # the per-channel gain is the BN scale ratio: 1 <= gain <= max_ratio
+    for a, b in zip(plain.nodes, model.nodes):
+        gain = (b.bn.weight / a.bn.weight).detach().numpy()
+        assert gain.min() > 0.999 and gain.max() < 8.001
