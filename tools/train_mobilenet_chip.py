@@ -2,9 +2,10 @@
 
     nice -n 19 python tools/train_mobilenet_chip.py          # resumes from out/train/mobilenet_chip/ckpt.pt
 
-The post-training conversion (``edge-sdk convert``, issue 3d) keeps the ``.tflite``'s top-1
-on 66 % of held-out photos: 5-bit activations through 27 layers of a 0.25-width network
-leave little margin between 1,001 classes.  This tool fine-tunes the same network
+The post-training conversion (``edge-sdk convert`` with the options of
+tests/data/test_convert_models.py, issue 3d) keeps the ``.tflite``'s top-1 on 40 % of the
+held-out photos below (4 of Coral's 5 test photos): 5-bit activations through 27 layers of a
+0.25-width network leave little margin between 1,001 classes.  This tool fine-tunes the same network
 quantization-aware (``edge_sdk.train``) against the ``.tflite`` itself:
 
 * start: the ``.tflite`` weights (``edge_sdk.train.tflite_init.load_chain``), channels
@@ -165,16 +166,16 @@ def parse(argv):
     ap.add_argument("--firmware", default=str(REPO / "firmware_images" / f"{NAME}.edgefw"))
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--cifar", type=int, default=8000, help="upscaled CIFAR-10 training images")
-    ap.add_argument("--crops", type=int, default=200, help="random crops per Kodak / hires photo")
+    ap.add_argument("--cifar", type=int, default=4000, help="upscaled CIFAR-10 training images")
+    ap.add_argument("--crops", type=int, default=400, help="random crops per Kodak / hires photo")
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--lr", type=float, default=3e-4)
     ap.add_argument("--qweight-epochs", type=int, default=0)
-    ap.add_argument("--qact-epochs", type=int, default=5)
+    ap.add_argument("--qact-epochs", type=int, default=6)
     ap.add_argument(
         "--fused-epochs",
         type=int,
-        default=3,
+        default=2,
         help="epochs in the chip's integer arithmetic (closes the qact -> fused gap of 5-bit scalars)",
     )
     ap.add_argument("--temperature", type=float, default=2.0)
@@ -249,9 +250,8 @@ def main(argv=None) -> int:
                 max_ratio=args.max_ratio,
             )
         train(model, train_data, val, cfg, resume=not args.no_resume, teacher=teacher)
-    command = "nice -n 19 python tools/train_mobilenet_chip.py " + " ".join(
-        argv if argv is not None else sys.argv[1:]
-    )
+    given = [a for a in (argv if argv is not None else sys.argv[1:]) if a != "--export-only"]
+    command = " ".join(["nice -n 19 python tools/train_mobilenet_chip.py", *given])
     figures = export(model, out, Path(args.firmware), val, data, command)
     print(json.dumps(figures, indent=2))
     return 0
@@ -308,7 +308,10 @@ def export(model, out: Path, firmware: Path, val, data: Path, command: str) -> d
 def model_card(net, f: dict, history: list[dict]) -> str:
     from edge_sdk.train.publish import layer_table
 
-    photos = "\n".join(f"| {n} | {a} | {b} |" for n, (a, b) in f["coral_photos"].items())
+    names = net.metadata["labels"]
+    photos = "\n".join(
+        f"| {n} | {a} {names[a]} | {b} {names[b]} |" for n, (a, b) in f["coral_photos"].items()
+    )
     rows = "\n".join(
         f"| {h['stage']} | {h['epoch']} | {h['loss']} | {h['val_acc']} | {h['seconds']} |" for h in history
     )
@@ -324,7 +327,8 @@ at 5-bit weights and 5-bit activations, fine-tuned quantization-aware by distill
 
 - **Coral's test photos: the same top-1 class as the `.tflite` on {f[coral_photos_same_top1]}.**
 - Held-out agreement with the `.tflite`'s top-1: **{f[heldout_agreement]:.3f}** on {f[heldout_images]} UKBench photos and crops
-  (the post-training conversion of issue 3d: 0.661 on the same images).
+  (the post-training conversion of issue 3d: 0.400 on the same images, and 4/5 photos with sunflower.bmp
+  missed; `python -m pytest tests/data/test_convert_models.py -k mobilenet` for the photos).
 - Chip weights and constants (bits x count): {f[weight_memory_bits]:,} bits.
 - torch fused model equals the chip on the photos: {f[torch_fused_equals_chip_on_photos]}.
 - Training time: {f[train_seconds]:.0f} s on a shared 2-core CPU (one thread).
