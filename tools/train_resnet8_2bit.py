@@ -98,35 +98,13 @@ def one_tap_gain(bits: int, wq: str = "twn") -> float:
     return 1.0 if bits == 5 or (bits == 2 and wq == "twn") else 9.0
 
 
-def _bn_pass(model, convs, xb, biases, targets=None) -> list:
-    """Per conv, in order: measure the conv output on ``xb`` and set its BN so the output has
-    ``targets`` (mean, var) per channel plus ``biases`` (targets None: the measured statistics,
-    i.e. BN = identity + bias)."""
-    import torch
-
-    stats = []
-    for k, node in enumerate(convs):  # in order: earlier layers are already set
-        seen = {}
-        hook = node.bn.register_forward_pre_hook(lambda m, a, seen=seen: seen.setdefault("z", a[0]))
-        model.train()
-        model(xb)
-        hook.remove()
-        z = seen["z"].double()
-        mean, var = z.mean(dim=(0, 2, 3)), z.var(dim=(0, 2, 3), unbiased=False)
-        t_mean, t_var = targets[k] if targets else (mean, var)
-        node.bn.weight.copy_(torch.sqrt(t_var + node.bn.eps).float())
-        node.bn.bias.copy_((t_mean + biases[k]).float())
-        node.bn.running_mean.copy_(mean.float())
-        node.bn.running_var.copy_(var.float())
-        stats.append((mean, var))
-    return stats
-
-
 def initialize(model, graph, x_cal, bits: int) -> None:
     """Load the .tflite weights into the folded QNet, then set every BN so the quantized-weight
     model's conv outputs have the float model's per-channel mean and variance, plus the .tflite
     bias (bias and variance correction), measured layer by layer on training images."""
     import torch
+
+    from edge_sdk.train.tflite_init import bn_pass
 
     layers = folded_weights(graph)
     convs = list(model.nodes)
@@ -142,9 +120,9 @@ def initialize(model, graph, x_cal, bits: int) -> None:
         xb = torch.from_numpy(x_cal)
         biases = [torch.from_numpy(b).double() for _, b, _ in layers]
         model.set_stage("float")
-        float_stats = _bn_pass(model, convs, xb, biases)  # pass 1: the float model's statistics
+        float_stats = bn_pass(model, convs, xb, biases)  # pass 1: the float model's statistics
         model.set_stage("qweight")
-        _bn_pass(model, convs, xb, biases, float_stats)
+        bn_pass(model, convs, xb, biases, float_stats)
 
 
 def plan(args):
