@@ -65,17 +65,16 @@ def ukbench(image, shared_data):
 
 
 def test_ukbench_chip_rnip(ukbench):
-    # measured (docs/retrieval.md): teacher-rnip 1.000, chip-rnip 0.9698 (N-S 3.84), chip-whole 0.953
+    # measured (docs/retrieval.md): teacher-rnip 1.000, chip-rnip 0.976 (N-S 3.88), chip-whole 0.943
     assert ukbench["teacher-rnip"]["mAP"] > 0.99, ukbench
     assert ukbench["chip-rnip"]["mAP"] >= 0.955, ukbench
     assert ukbench["chip-rnip"]["N-S"] >= 3.6, ukbench
     assert ukbench["chip-rnip"]["mAP"] >= ukbench["chip-whole"]["mAP"], ukbench
 
 
-@pytest.mark.xfail(
-    strict=True, reason="issue 4 target not reached: 2-bit RNIP 0.9698 vs teacher 1.000 (0.9698x)"
-)
 def test_ukbench_chip_rnip_within_3_percent_of_the_teacher(ukbench):
+    """Issue 4's 2-bit target on UKBench (measured 0.976 x; copy detection 0.83 x and CIFAR-10 0.80 x
+    are still short, docs/retrieval.md)."""
     assert ukbench["chip-rnip"]["mAP"] >= 0.97 * ukbench["teacher-rnip"]["mAP"], ukbench
 
 
@@ -98,6 +97,6 @@ def test_copy_detection_rnip_beats_the_whole_image_downscale(image, shared_data,
         m[method] = score(evalset, descs, ("float",))["float"]["mAP"]
         # the stored whitening applied to the same descriptors (what Describer(..., whitening) returns)
         m[f"{method}-w"] = score(evalset, white.apply(descs), ("float",))["float"]["mAP"]
-    # measured: whole 0.713, rnip 0.785; with the stored whitening 0.697 and 0.830
+    # measured: whole 0.711, rnip 0.777; with the stored whitening 0.714 and 0.845
     assert m["rnip"] > m["whole"] + 0.03, m
     assert m["rnip-w"] >= m["whole-w"] + 0.05, m  # issue 4: RNIP >= whole-image downscale + 5 mAP points
