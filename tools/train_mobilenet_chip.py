@@ -40,8 +40,9 @@ TFLITE = "models/coral/mobilenet_v1_0.25_128_quant.tflite"
 LOGITS = "MobilenetV1/Logits/SpatialSqueeze1"
 NAME = "mobilenet_v1_025_128_lightspeeur_5bit"
 SHAPE = (128, 128, 3)
-HOST_PAD = (0, 0, 1, 1)  # TensorFlow "same" for the stride-2 stem on 128 x 128
-PAD_PIXEL = 128  # MobileNet's real input is pixel / 128 - 1: pixel 128 is real 0
+# the host pads bottom/right (TensorFlow "same" for the stride-2 stem on 128 x 128) with pixel 128:
+# MobileNet's real input is pixel / 128 - 1, so pixel 128 is real 0
+HOST_PAD = dict(pad=(0, 0, 1, 1), value=(128, 128, 128), shape=(129, 129, 3))
 LEAKED = ("coral_cat_1080p.jpg",)  # the same photo as Coral's test image cat.bmp
 
 
@@ -95,8 +96,9 @@ def heldout_images(data: Path) -> np.ndarray:
 
 
 def host_pad(x: np.ndarray) -> np.ndarray:
-    t, left, b, r = HOST_PAD
-    return np.pad(x, ((0, 0), (t, b), (left, r), (0, 0)), constant_values=PAD_PIXEL)
+    from edge_sdk.runtime.inputprep import HostPad, pad_frames
+
+    return pad_frames(x, HostPad(**HOST_PAD))
 
 
 def teacher_top1(teacher, x: np.ndarray, batch: int = 250) -> np.ndarray:
@@ -122,8 +124,10 @@ def datasets(data: Path, out: Path, args, teacher):
 
 
 def metadata(data: Path) -> dict:
+    from edge_sdk.runtime.inputprep import HostPad
+
     labels = (data / "models" / "coral" / "imagenet_labels.txt").read_text().splitlines()
-    padded = [SHAPE[0] + HOST_PAD[0] + HOST_PAD[2], SHAPE[1] + HOST_PAD[1] + HOST_PAD[3], 3]
+    padded = list(HOST_PAD["shape"])
     return {
         "model_name": NAME,
         "classes": 1001,
@@ -134,7 +138,7 @@ def metadata(data: Path) -> dict:
             "dtype": "uint8",
             "layout": "HWC",
             "resize": "bilinear to model_shape",
-            "host_pad": {"pad": list(HOST_PAD), "pad_value": [PAD_PIXEL] * 3, "padded_shape": padded},
+            "host_pad": HostPad(**HOST_PAD).to_dict(),
             "dither": None,
             "normalization": {
                 "scale": [1 / 128],
@@ -220,7 +224,8 @@ def main(argv=None) -> int:
         data / TFLITE, scale=1 / 128, offset=-1.0, tensor=LOGITS, input_crop=SHAPE[:2]
     )  # uint8 input: real = pixel / 128 - 1, i.e. the pixel itself
     train_data, val = datasets(data, out, args, teacher)
-    graph = import_tflite(data / TFLITE).graph
+    imported = import_tflite(data / TFLITE)
+    graph = imported.graph
     padded = tuple(int(v) for v in train_data.x.shape[1:])
     model = QNet("lightspeeur-2803", padded, chain_spec(graph, 5, (0, 0, 0, 0)), classes=1001)
     cfg = TrainConfig(
@@ -252,7 +257,7 @@ def main(argv=None) -> int:
         train(model, train_data, val, cfg, resume=not args.no_resume, teacher=teacher)
     given = [a for a in (argv if argv is not None else sys.argv[1:]) if a != "--export-only"]
     command = " ".join(["nice -n 19 python tools/train_mobilenet_chip.py", *given])
-    figures = export(model, out, Path(args.firmware), val, data, command)
+    figures = export(model, out, Path(args.firmware), val, data, imported, command)
     print(json.dumps(figures, indent=2))
     return 0
 
@@ -264,11 +269,11 @@ def coral_photos(data: Path) -> tuple[list[str], np.ndarray]:
     return [p.name for p in paths], np.stack([load_image(p, SHAPE) for p in paths])
 
 
-def export(model, out: Path, firmware: Path, val, data: Path, command: str) -> dict:
+def export(model, out: Path, firmware: Path, val, data: Path, imported, command: str) -> dict:
     """Fused model -> firmware image; measured on the chip emulator: Coral's photos, held-out agreement."""
     import torch
 
-    from edge_sdk.convert.importer import import_tflite, run_litert
+    from edge_sdk.convert.importer import run_litert
     from edge_sdk.firmware import load_firmware, write_firmware
     from edge_sdk.runtime import Device
     from edge_sdk.train.export import to_network, weight_memory_bits
@@ -283,7 +288,7 @@ def export(model, out: Path, firmware: Path, val, data: Path, command: str) -> d
     agree, _ = chip_accuracy(image, val)
     names, photos = coral_photos(data)
     ours = Device().load(image).run(photos).output.reshape(len(photos), -1).argmax(1)
-    theirs = run_litert(import_tflite(data / TFLITE), photos).argmax(1)
+    theirs = run_litert(imported, photos).argmax(1)
     with torch.no_grad():
         fused = model(torch.from_numpy(host_pad(photos))).argmax(1).numpy()
     ckpt = out / "ckpt.pt"  # absent when every stage had 0 epochs (an export of an --init checkpoint)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 
 from ..chips import ChipProfile
@@ -37,7 +38,7 @@ def _lightspeeur_conv(node, s_in: float, dtype: torch.dtype) -> dict:
     s_out = 1.0 if node.raw else float(node.cap) / p.act_max
     r = s_in / s_out  # W'' = W' cap_prev / cap (methods.md section 1)
     b_real = b / s_out
-    m_eff = m
+    m_eff, single = m, None
     if mode.max_level > 1:  # a single tap may take any level (_single_taps): its size is the weight's
         wd = w.detach()
         single = (wd != 0).sum(dim=(2, 3)) == 1
@@ -49,8 +50,8 @@ def _lightspeeur_conv(node, s_in: float, dtype: torch.dtype) -> dict:
     top = min(p.weight_int_max // mode.max_level, (1 << (p.scalar_bits - 1)) - 1)
     scalars = torch.clamp(round_half_away(m * r * scale), 0, top)
     w_q = levels * scalars[:, :, None, None]
-    if mode.max_level > 1:
-        codes, scalars, w_q = _single_taps(w * (r * scale), codes, scalars, w_q, mode, top)
+    if single is not None and bool(single.any()):
+        codes, scalars, w_q = _single_taps(w * (r * scale), single, codes, scalars, w_q, mode, top)
     w_int = ste(w * (r * scale), w_q)
     blim = (1 << (p.bias_bits - 1)) - 1
     bias = ste(b_real * scale, torch.clamp(round_half_away(b_real.detach() * scale), -blim, blim))
@@ -73,27 +74,26 @@ def _lightspeeur_conv(node, s_in: float, dtype: torch.dtype) -> dict:
     }
 
 
-def _single_taps(w_scaled, codes, scalars, w_q, mode, top: int):
-    """Kernels with one non-zero weight (1x1 convs, one-hot copies) get the (code, scalar) pair
-    whose product is closest to that weight, as the converter encodes them
+def _single_taps(w_scaled, single, codes, scalars, w_q, mode, top: int):
+    """Kernels with one non-zero weight (``single``: 1x1 convs, one-hot copies) get the (code,
+    scalar) pair whose product is closest to that weight, encoded exactly as the converter does
     (``edge_sdk.convert.wquant.single_tap_encode``): a 1x1 weight then keeps about 11 bits
     instead of the 7 of a scalar that must leave room for level 15."""
-    from ..convert.wquant import levels_of
+    from ..convert.wquant import levels_of, single_tap_encode
 
-    single = (w_scaled != 0).sum(dim=(2, 3)) == 1
-    if not bool(single.any()):
-        return codes, scalars, w_q
-    cand = torch.arange(1, mode.max + 1, dtype=w_scaled.dtype)
-    lv = torch.as_tensor(levels_of(cand.numpy().astype("int64"), mode), dtype=w_scaled.dtype)
-    mag = w_scaled.detach().abs().sum(dim=(2, 3))[..., None]  # the one weight's magnitude
-    s = torch.clamp(round_half_away(mag / lv), 0, top)
-    best = (s * lv - mag).abs().argmin(dim=-1, keepdim=True)
-    s_best = s.gather(-1, best)[..., 0]
-    sign = torch.sign(w_scaled.detach())
-    pick = single[:, :, None, None]
-    codes = torch.where(pick, sign * cand[best[..., 0]][:, :, None, None], codes)
-    w_q = torch.where(pick, sign * (s_best * lv[best[..., 0]])[:, :, None, None], w_q)
-    return codes, torch.where(single, s_best, scalars), w_q
+    ws = w_scaled.detach()
+    code, scal = single_tap_encode(ws.sum(dim=(2, 3))[single].double().numpy(), mode, top)
+
+    def on_kernels(values: np.ndarray) -> torch.Tensor:  # per single kernel -> (O, I) tensor
+        t = torch.zeros(single.shape, dtype=ws.dtype)
+        t[single] = torch.from_numpy(values).to(ws.dtype)
+        return t
+
+    sign, pick = torch.sign(ws), single[:, :, None, None]  # sign is 0 on the kernel's other taps
+    codes = torch.where(pick, sign * on_kernels(np.abs(code))[:, :, None, None], codes)
+    w_int = on_kernels(np.abs(levels_of(code, mode)) * scal)
+    w_q = torch.where(pick, sign * w_int[:, :, None, None], w_q)
+    return codes, torch.where(single, on_kernels(scal).to(scalars.dtype), scalars), w_q
 
 
 def _nqe_conv(node, dtype: torch.dtype) -> dict:

@@ -146,6 +146,16 @@ def _relu_ranges(model: QNet, xb: torch.Tensor, percentile: float, clip: float) 
     return ranges
 
 
+def _channel_gains(r: np.ndarray, equalize: float, max_ratio: float, relu6_caps: bool) -> np.ndarray:
+    """Per-channel output gains from the channels' ranges ``r`` (load_chain)."""
+    if relu6_caps:  # fill [0, 6) without clipping anything ReLU6 would not clip
+        return np.clip(6.0 / r, 1.0, max_ratio)
+    # partial (``equalize`` < 1) and bounded: the chip's per-layer shift gives every kernel
+    # scalar of a layer the same step, so the gains must not spread the weights too far
+    r = np.maximum(r, r.max() / max_ratio)
+    return (np.median(r) / r) ** equalize
+
+
 def load_chain(
     model: QNet,
     graph,
@@ -192,13 +202,7 @@ def load_chain(
         clip = 6.0 if relu6 else float("inf")
         ranges = _relu_ranges(model, xb, 100.0 if relu6_caps else percentile, clip)
         for k, r in enumerate(ranges):
-            if relu6_caps:  # fill [0, 6) without clipping anything ReLU6 would not clip
-                s = np.clip(6.0 / r, 1.0, max_ratio)
-            else:
-                # partial (``equalize`` < 1) and bounded: the chip's per-layer shift gives every
-                # kernel scalar of a layer the same step, so the gains must not spread the weights too far
-                r = np.maximum(r, r.max() / max_ratio)
-                s = (np.median(r) / r) ** equalize
+            s = _channel_gains(r, equalize, max_ratio, relu6_caps)
             stats[k] = (stats[k][0] * torch.from_numpy(s), stats[k][1] * torch.from_numpy(s**2))
             to_t[k] = to_t[k] * torch.from_numpy(s)
             if k + 1 < len(ws):
