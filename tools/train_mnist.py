@@ -28,36 +28,14 @@ SPEC = [
 ]
 
 
-def plan(args):
-    from edge_sdk.train import Stage
-
-    return [
-        Stage("float", args.float_epochs, args.lr),
-        Stage("qweight", args.qweight_epochs, args.lr / 3),
-        Stage("calib", batches=20),
-        Stage("qact", args.qact_epochs, args.lr / 3),
-        Stage("fused", args.fused_epochs, args.lr / 10),
-    ]
-
-
 def main(argv=None) -> int:
+    from edge_sdk.train.toolargs import add_run_args, full_plan
+
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", default=str(REPO.parent / "shared" / "data" / "mnist" / "mnist.npz"))
     ap.add_argument("--out", default=str(REPO / "out" / "train" / "mnist_1bit"))
     ap.add_argument("--firmware", default=str(REPO / "firmware_images" / "mnist_lightspeeur_1bit.edgefw"))
-    ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--batch-size", type=int, default=128)
-    ap.add_argument("--lr", type=float, default=3e-3)
-    ap.add_argument("--float-epochs", type=int, default=3)
-    ap.add_argument("--qweight-epochs", type=int, default=1)
-    ap.add_argument("--qact-epochs", type=int, default=1)
-    ap.add_argument("--fused-epochs", type=int, default=1)
-    ap.add_argument("--distill", type=float, default=0.0, help="weight of distillation from the float stage")
-    ap.add_argument(
-        "--no-resume", action="store_true", help="start over instead of resuming from the checkpoint"
-    )
-    ap.add_argument("--export-only", action="store_true", help="skip training; export the last checkpoint")
+    add_run_args(ap, threads=1, lr=3e-3, epochs={"float": 3, "qweight": 1, "qact": 1, "fused": 1})
     args = ap.parse_args(argv)
 
     import torch
@@ -69,7 +47,7 @@ def main(argv=None) -> int:
     train_data, test_data = load_mnist(args.data)
     model = QNet("lightspeeur-2803", (28, 28, 1), SPEC, classes=10)
     cfg = TrainConfig(
-        plan(args),
+        full_plan(args),
         out_dir=args.out,
         batch_size=args.batch_size,
         seed=args.seed,

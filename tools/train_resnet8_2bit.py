@@ -39,10 +39,12 @@ TF_S2_PAD = (0, 0, 1, 1)  # TensorFlow "same" at stride 2 on even sizes; the chi
 INPUT_GAIN = 248.0  # the chip input code c = round(x / 8) is read as c / 31, so x ~ 248 * (c / 31)
 
 
-def spec(bits: int, wq: str = "twn") -> list[dict]:
-    """Folded ResNet-8: no add nodes; shortcut channels ride along (module docstring)."""
+def spec(bits: int, wq: str = "twn", stem_bits: int | None = None) -> list[dict]:
+    """Folded ResNet-8: no add nodes; shortcut channels ride along (module docstring).
+
+    ``stem_bits`` gives the 3-channel first conv its own width (default: ``bits``)."""
     nodes = [
-        {"out": 16, "bits": bits, "name": "stem"},
+        {"out": 16, "bits": stem_bits or bits, "name": "stem"},
         {"out": 32, "bits": bits, "name": "b1_y"},  # Y (16) + copy of X (16)
         {"out": 16, "bits": bits, "name": "b1_z"},
         {"out": 96, "bits": bits, "s": 2, "pad": TF_S2_PAD, "name": "b2_y"},  # Y (32) + S+ (32) + S- (32)
@@ -95,10 +97,10 @@ def folded_weights(graph) -> list[tuple[np.ndarray, np.ndarray, list[tuple[int, 
 def one_tap_gain(bits: int, wq: str = "twn") -> float:
     """Latent value / wanted value of a one-tap kernel: the paper's 1/2/3-bit scalars average
     the 9 taps (x9); the 5-bit step (max|w|) and the 2-bit TWN fit (mean of the kept taps) are exact."""
-    return 1.0 if bits == 5 or (bits == 2 and wq == "twn") else 9.0
+    return 1.0 if bits == 5 or (bits == 2 and wq in ("twn", "opt")) else 9.0
 
 
-def initialize(model, graph, x_cal, bits: int) -> None:
+def initialize(model, graph, x_cal, bits: int, wq: str = "twn") -> None:
     """Load the .tflite weights into the folded QNet, then set every BN so the quantized-weight
     model's conv outputs have the float model's per-channel mean and variance, plus the .tflite
     bias (bias and variance correction), measured layer by layer on training images."""
@@ -112,7 +114,7 @@ def initialize(model, graph, x_cal, bits: int) -> None:
         for node, (w, _, taps) in zip(convs, layers):
             lat = w.copy()
             for o, i in taps:
-                lat[o, i] *= one_tap_gain(bits)
+                lat[o, i] *= one_tap_gain(bits, wq)
             node.conv.weight.copy_(torch.from_numpy(lat))
         dense = next(n for n in graph.nodes if n.op == "dense")
         model.dense.weight.copy_(torch.from_numpy(dense.attrs["w"].astype(np.float32)))
@@ -144,6 +146,19 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default=str(REPO / "out" / "train" / "resnet8_2bit"))
     ap.add_argument("--firmware", default=str(REPO / "firmware_images" / f"{NAME}.edgefw"))
     ap.add_argument("--bits", type=int, default=2, choices=(1, 2, 3, 5))
+    ap.add_argument(
+        "--stem-bits",
+        type=int,
+        default=None,
+        choices=(1, 2, 3, 5),
+        help="weight bits of the first conv (432 weights; default: --bits)",
+    )
+    ap.add_argument(
+        "--wq",
+        default="twn",
+        choices=("paper", "twn", "opt"),
+        help="2-bit kernel fit (edge_sdk.train.quant.kernel_quant): twn, or opt (exact least squares)",
+    )
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--batch-size", type=int, default=128)
@@ -186,7 +201,9 @@ def main(argv=None) -> int:
     torch.manual_seed(args.seed)
     data = Path(args.data)
     train_data, test_data = load_cifar10(data / "cifar10")
-    model = QNet("lightspeeur-2803", (32, 32, 3), spec(args.bits), classes=10)
+    model = QNet(
+        "lightspeeur-2803", (32, 32, 3), spec(args.bits, args.wq, stem_bits=args.stem_bits), classes=10
+    )
     out = Path(args.out)
     cfg = TrainConfig(
         plan(args),
@@ -206,7 +223,7 @@ def main(argv=None) -> int:
             model.load_state_dict(torch.load(args.init, weights_only=False)["model"])
         elif fresh:
             with np.load(data / "cifar10" / "cifar10_train_20k.npz") as d:
-                initialize(model, import_tflite(data / TFLITE).graph, d["x_jpeg"][:1000], args.bits)
+                initialize(model, import_tflite(data / TFLITE).graph, d["x_jpeg"][:1000], args.bits, args.wq)
         teacher = TFLiteTeacher(data / TFLITE)
         train(model, train_data, test_data, cfg, resume=not args.no_resume, teacher=teacher)
     from edge_sdk.train.publish import publish

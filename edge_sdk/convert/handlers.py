@@ -119,12 +119,17 @@ def h_conv2d(ctx: ImportContext, op: RawOp) -> None:
             )
     else:
         groups = 1
+    _emit_conv(ctx, op, x, w, groups, (h, wd))
+
+
+def _emit_conv(ctx: ImportContext, op: RawOp, x, w: np.ndarray, groups: int, hw: tuple[int, int]) -> None:
+    """A conv node from OIHW weights ``w`` (dense, grouped or depthwise) and the op's options."""
     s, d = _strides(op), _dilation(op)
     attrs = dict(
         w=np.ascontiguousarray(w, np.float32),
         b=_bias(ctx, op, w.shape[0]),
         stride=s,
-        pad=_pads(op, ctx, (h, wd), w.shape[2:], s, d),
+        pad=_pads(op, ctx, hw, w.shape[2:], s, d),
         groups=groups,
         dilation=d,
         act=_act(op, ctx),
@@ -137,17 +142,7 @@ def h_depthwise(ctx: ImportContext, op: RawOp) -> None:
     f = ctx.const(op.inputs[1], "filter", op)  # (1, kh, kw, C*mult)
     h, wd, c = ctx.graph.shape(x)
     w = f[0].transpose(2, 0, 1)[:, None]  # (C*mult, 1, kh, kw): output c*mult+m reads input c
-    s, d = _strides(op), _dilation(op)
-    attrs = dict(
-        w=np.ascontiguousarray(w, np.float32),
-        b=_bias(ctx, op, w.shape[0]),
-        stride=s,
-        pad=_pads(op, ctx, (h, wd), w.shape[2:], s, d),
-        groups=c,
-        dilation=d,
-        act=_act(op, ctx),
-    )
-    ctx.emit(op, "conv", [x], attrs)
+    _emit_conv(ctx, op, x, w, c, (h, wd))
 
 
 def h_fully_connected(ctx: ImportContext, op: RawOp) -> None:

@@ -47,7 +47,7 @@ def round_shift(acc: torch.Tensor, shift: int, rounding: str) -> torch.Tensor:
 
 
 # ---------------------------------------------------------------- lightspeeur weights
-KERNEL_METHODS = ("paper", "twn")
+KERNEL_METHODS = ("paper", "twn", "opt")
 
 
 def kernel_quant(
@@ -60,6 +60,9 @@ def kernel_quant(
     ``method="twn"`` (2-bit only; other widths as "paper"): the ternary-weight-network fit,
     zero below 0.7 mean|w| and the scalar the mean |w| of the kept taps (a closer L2 fit than
     the paper's m/4 threshold with scalar m; the chip stores the same codes and scalar).
+    ``method="opt"`` (2-bit only): the least-squares ternary fit of each kernel, found exactly by
+    trying every count k of kept taps (the k largest |w|, scalar = their mean; best k maximizes
+    ``(sum of the k largest |w|)^2 / k``).
     """
     if method not in KERNEL_METHODS:
         raise ValueError(f"kernel quantization method must be one of {KERNEL_METHODS}, found {method!r}")
@@ -69,6 +72,9 @@ def kernel_quant(
     sign = torch.where(w >= 0, 1.0, -1.0).to(w.dtype)
     if bits == 1:
         return sign, sign, m
+    if bits == 2 and method == "opt":
+        keep, alpha = _ternary_lsq(mag)
+        return sign * keep, sign * keep, alpha
     if bits == 2 and method == "twn":
         keep = (mag > 0.7 * m[:, :, None, None]).to(w.dtype)
         alpha = (mag * keep).sum(dim=(2, 3)) / torch.clamp(keep.sum(dim=(2, 3)), min=1.0)
@@ -90,6 +96,21 @@ def kernel_quant(
         level = torch.clamp(round_half_away(w / torch.clamp(step, min=1e-30)[:, :, None, None]), -15, 15)
         return level, level, step
     raise ValueError(f"lightspeeur has 1/2/3/5-bit weight modes, not {bits}")
+
+
+def _ternary_lsq(mag: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(keep mask, scalar) minimizing ``|w - scalar * sign * keep|^2`` per kernel (exact)."""
+    flat = mag.flatten(2)
+    top, order = flat.sort(dim=2, descending=True)
+    k = torch.arange(1, flat.shape[2] + 1, dtype=mag.dtype, device=mag.device)
+    csum = top.cumsum(dim=2)
+    best = (csum * csum / k).argmax(dim=2, keepdim=True)  # the first maximum: fewest taps on ties
+    alpha = csum.gather(2, best).squeeze(2) / (best.squeeze(2) + 1).to(mag.dtype)
+    rank = torch.empty_like(order).scatter_(
+        2, order, torch.arange(flat.shape[2], device=mag.device).expand_as(order)
+    )
+    keep = (rank <= best).to(mag.dtype).reshape(mag.shape)
+    return keep, alpha
 
 
 def kernel_quantize(w: torch.Tensor, bits: int, method: str = "paper") -> torch.Tensor:

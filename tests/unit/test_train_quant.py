@@ -140,3 +140,31 @@ def test_agrees_with_converter_heq_step(bits):
     x = torch.randn(5000, generator=torch.Generator().manual_seed(5), dtype=torch.float64)
     mode = load_profile("nqe-1mb").mode(bits)
     assert heq_step(x, bits) == pytest.approx(wquant.heq_step(x.numpy(), mode), rel=1e-9)
+
+
+def test_2bit_opt_is_the_least_squares_ternary_fit(w):
+    """``method="opt"``: no keep-set of taps (with the best scalar for it) fits a kernel closer."""
+    import itertools
+
+    codes, levels, alpha = kernel_quant(w, 2, "opt")
+    assert set(codes.unique().tolist()) <= {-1.0, 0.0, 1.0}
+    got = ((levels * alpha[:, :, None, None] - w) ** 2).sum(dim=(2, 3))
+    mag = w.abs().flatten(2)
+    best = torch.full(got.shape, float("inf"), dtype=w.dtype)
+    for r in range(1, 10):
+        for keep in itertools.combinations(range(9), r):
+            kept = mag[:, :, list(keep)]
+            a = kept.mean(dim=2)  # the least-squares scalar of this keep-set
+            err = (mag**2).sum(dim=2) - 2 * a * kept.sum(dim=2) + r * a * a
+            best = torch.minimum(best, err)
+    np.testing.assert_allclose(got.numpy(), best.numpy(), rtol=1e-9, atol=1e-12)
+    twn = kernel_quant(w, 2, "twn")
+    twn_err = ((twn[1] * twn[2][:, :, None, None] - w) ** 2).sum(dim=(2, 3))
+    assert bool((got <= twn_err + 1e-12).all())
+
+
+def test_2bit_opt_one_tap_kernel_is_exact():
+    w = torch.zeros(2, 2, 3, 3, dtype=torch.float64)
+    w[0, 1, 1, 1], w[1, 0, 0, 2] = 0.37, -2.5
+    codes, levels, alpha = kernel_quant(w, 2, "opt")
+    assert torch.equal(levels * alpha[:, :, None, None], w)
