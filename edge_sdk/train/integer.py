@@ -32,9 +32,8 @@ def requant(acc: torch.Tensor, shift: int, profile: ChipProfile, raw: bool) -> t
 
 def _lightspeeur_conv(node, s_in: float, dtype: torch.dtype) -> dict:
     p, mode = node.profile, node.profile.mode(node.bits)
-    w = node.conv.weight.to(dtype)
+    codes, levels, m, w = _folded_kernels(node, dtype)
     b = node.conv.bias.to(dtype)
-    codes, levels, m = kernel_quant(w, node.bits, getattr(node, "kernel_method", "paper"))
     s_out = 1.0 if node.raw else float(node.cap) / p.act_max
     r = s_in / s_out  # W'' = W' cap_prev / cap (methods.md section 1)
     b_real = b / s_out
@@ -74,6 +73,23 @@ def _lightspeeur_conv(node, s_in: float, dtype: torch.dtype) -> dict:
     }
 
 
+def _folded_kernels(node, dtype: torch.dtype):
+    """(codes, levels, scalar, real weights) of a conv with its BN gain folded in.
+
+    The codes are decided on the latent weights in their own dtype, exactly as the qact stage
+    decided them: QAT parks weights on quantization thresholds, where deciding in float64, or on
+    weights rescaled by the BN gain, flips codes (one such flip moved a channel by 6 codes).
+    Every per-kernel quantizer commutes with scaling a kernel, so the gain g moves into the
+    scalars (|g|) and the signs of the codes (sign g)."""
+    w_lat = node.conv.weight
+    codes, levels, m = kernel_quant(w_lat, node.bits, getattr(node, "kernel_method", "paper"))
+    g = node.gain.to(dtype) if hasattr(node, "gain") else torch.ones(w_lat.shape[0], dtype=dtype)
+    sg = torch.where(g < 0, -1.0, 1.0).to(dtype)[:, None, None, None]
+    m = m.to(dtype) * g.abs()[:, None]
+    w = w_lat.to(dtype) * g[:, None, None, None]
+    return codes.to(dtype) * sg, levels.to(dtype) * sg, m, w
+
+
 def _single_taps(w_scaled, single, codes, scalars, w_q, mode, top: int):
     """Kernels with one non-zero weight (``single``: 1x1 convs, one-hot copies) get the (code,
     scalar) pair whose product is closest to that weight, encoded exactly as the converter does
@@ -98,7 +114,8 @@ def _single_taps(w_scaled, single, codes, scalars, w_q, mode, top: int):
 
 def _nqe_conv(node, dtype: torch.dtype) -> dict:
     p = node.profile
-    codes = nqe_quantize(node.conv.weight.to(dtype), node.heq(), node.bits)
+    # codes decided in the weights' own dtype, as in the qact stage (see _folded_kernels)
+    codes = nqe_quantize(node.conv.weight, node.heq(), node.bits).to(dtype)
     bsn = node.bsn
     k = int(bsn.k)
     b_real = bsn.beta.to(dtype) * 2.0**k - bsn.running_mean.to(dtype)

@@ -160,6 +160,10 @@ class QConv(Node):
         if self.per_kernel:
             self.bn = nn.BatchNorm2d(c_out)
             self.register_buffer("folded", torch.zeros((), dtype=torch.bool))
+            # BN's per-channel gain once folded: it scales the quantized kernels (and their scalars),
+            # never the latent weights, so the fused stage quantizes exactly the weights that the
+            # qact stage did (rescaled weights round differently where QAT parked them on a threshold)
+            self.register_buffer("gain", torch.ones(c_out))
         else:
             self.bsn = BitShiftNorm(c_out, tau=tau, beta0=0.0 if raw else 1.0)
             self.register_buffer("step", torch.zeros((), dtype=torch.float64))  # HEQ step, EMA
@@ -180,10 +184,17 @@ class QConv(Node):
             self.step.mul_(1 - m).add_(m * s)
         return float(self.step)
 
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        # checkpoints from before the gain buffer folded BN into the latent weights: gain 1
+        if self.per_kernel and prefix + "gain" not in state_dict:
+            state_dict[prefix + "gain"] = torch.ones_like(self.gain)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
     def weight(self) -> torch.Tensor:
         w = self.conv.weight
         if self.per_kernel:
-            return w if self.stage == "float" else kernel_quantize(w, self.bits, self.kernel_method)
+            q = w if self.stage == "float" else kernel_quantize(w, self.bits, self.kernel_method)
+            return q * self.gain[:, None, None, None] if bool(self.folded) else q
         step = self.heq()
         return w / step if self.stage == "float" else nqe_quantize(w, step, self.bits)
 
@@ -209,12 +220,13 @@ class QConv(Node):
 
     @torch.no_grad()
     def fold(self) -> None:
-        """lightspeeur: fold BN into the conv (W' = W g/sigma, b' = beta + g (b - mu)/sigma)."""
+        """lightspeeur: fold BN into the conv (W' = W g/sigma, b' = beta + g (b - mu)/sigma); the
+        gain g/sigma is kept in ``gain`` and applied to the quantized kernels (integer.py)."""
         if not self.per_kernel or bool(self.folded):
             return
         bn = self.bn
         g = bn.weight / torch.sqrt(bn.running_var + bn.eps)
-        self.conv.weight.mul_(g[:, None, None, None])
+        self.gain.copy_(g)
         self.conv.bias.copy_(bn.bias + g * (self.conv.bias - bn.running_mean))
         self.folded.fill_(True)
 
