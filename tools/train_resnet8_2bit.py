@@ -34,7 +34,6 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 TFLITE = "models/mlperf_tiny/pretrainedResnet.tflite"
-NAME = "resnet8_cifar10_lightspeeur_2bit"
 TF_S2_PAD = (0, 0, 1, 1)  # TensorFlow "same" at stride 2 on even sizes; the chip takes any padding
 INPUT_GAIN = 248.0  # the chip input code c = round(x / 8) is read as c / 31, so x ~ 248 * (c / 31)
 
@@ -94,6 +93,12 @@ def folded_weights(graph) -> list[tuple[np.ndarray, np.ndarray, list[tuple[int, 
     return out
 
 
+def model_name(bits: int, stem_bits: int | None) -> str:
+    """resnet8_cifar10_lightspeeur_2bit, or ..._2bit_stem5 when the first conv has its own width."""
+    base = f"resnet8_cifar10_lightspeeur_{bits}bit"
+    return base if stem_bits in (None, bits) else f"{base}_stem{stem_bits}"
+
+
 def one_tap_gain(bits: int, wq: str = "twn") -> float:
     """Latent value / wanted value of a one-tap kernel: the paper's 1/2/3-bit scalars average
     the 9 taps (x9); the 5-bit step (max|w|) and the 2-bit TWN fit (mean of the kept taps) are exact."""
@@ -144,7 +149,11 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", default=str(REPO.parent / "shared" / "data"))
     ap.add_argument("--out", default=str(REPO / "out" / "train" / "resnet8_2bit"))
-    ap.add_argument("--firmware", default=str(REPO / "firmware_images" / f"{NAME}.edgefw"))
+    ap.add_argument(
+        "--firmware",
+        default="",
+        help="output image (default firmware_images/<name>.edgefw, name from the bits)",
+    )
     ap.add_argument("--bits", type=int, default=2, choices=(1, 2, 3, 5))
     ap.add_argument(
         "--stem-bits",
@@ -190,6 +199,8 @@ def main(argv=None) -> int:
     )
     ap.add_argument("--export-only", action="store_true", help="skip training; export the last checkpoint")
     args = ap.parse_args(argv)
+    name = model_name(args.bits, args.stem_bits)
+    args.firmware = args.firmware or str(REPO / "firmware_images" / f"{name}.edgefw")
 
     import torch
 
@@ -235,7 +246,7 @@ def main(argv=None) -> int:
         out,
         Path(args.firmware),
         test_data,
-        name=NAME,
+        name=name,
         labels=labels,
         data_desc="CIFAR-10: 20,000 JPEG-degraded training images (x_jpeg) + 7,897 pixel-exact (x_exact) "
         "with random crop (pad 4) and horizontal flip; teacher: the float MLPerf-Tiny ResNet-8 .tflite on "
