@@ -23,18 +23,28 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-SPEC = [
-    {"out": 24, "bits": 3},
-    {"out": 24, "bits": 2},
-    {"op": "pool"},
-    {"out": 48, "bits": 2},
-    {"out": 48, "bits": 2},
-    {"op": "pool"},
-    {"out": 96, "bits": 2},
-    {"out": 96, "bits": 2},
-    {"op": "pool"},
-    {"out": 192, "bits": 1, "raw": True},
-]
+WIDTHS = (24, 48, 96, 192)  # the shipped image: 498 kbit of the 1 Mb
+
+
+def spec(widths=WIDTHS) -> list[dict]:
+    """VGG-style: two 3x3 convs per resolution (the first at 3 bits, then 2 bits), 2x2 max-pools, and a
+    raw 1-bit 3x3 conv before the host's GAP + dense."""
+    a, b, c, d = widths
+    return [
+        {"out": a, "bits": 3},
+        {"out": a, "bits": 2},
+        {"op": "pool"},
+        {"out": b, "bits": 2},
+        {"out": b, "bits": 2},
+        {"op": "pool"},
+        {"out": c, "bits": 2},
+        {"out": c, "bits": 2},
+        {"op": "pool"},
+        {"out": d, "bits": 1, "raw": True},
+    ]
+
+
+SPEC = spec()
 
 
 def main(argv=None) -> int:
@@ -54,7 +64,15 @@ def main(argv=None) -> int:
     ap.add_argument(
         "--init", default="", help="warm start: a checkpoint (.pt) whose model weights start this run"
     )
+    ap.add_argument(
+        "--widths",
+        default=",".join(map(str, WIDTHS)),
+        help="channels of the four stages (e.g. 32,64,128,256: 880 kbit of weights and 16-bit biases, within the 1 Mb)",
+    )
     args = ap.parse_args(argv)
+    widths = tuple(int(v) for v in args.widths.split(","))
+    if len(widths) != 4:
+        ap.error(f"--widths needs 4 channel counts, found {args.widths!r}")
 
     import torch
 
@@ -63,7 +81,7 @@ def main(argv=None) -> int:
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     train_data, test_data = load_cifar10(args.data)
-    model = QNet("nqe-1mb", (32, 32, 3), SPEC, classes=10)
+    model = QNet("nqe-1mb", (32, 32, 3), spec(widths), classes=10)
     cfg = TrainConfig(
         full_plan(args),
         out_dir=args.out,
