@@ -185,6 +185,12 @@ def main(argv=None) -> int:
         default=0.0,
         help="probability that a batch is CutMix-ed (the teacher labels the mixed images)",
     )
+    ap.add_argument(
+        "--dampen",
+        type=float,
+        default=0.0,
+        help="oscillation dampening: weight of the latent-to-quantized weight distance (TrainConfig.dampen)",
+    )
     ap.add_argument("--no-resume", action="store_true", help="start over instead of resuming")
     ap.add_argument(
         "--init",
@@ -225,6 +231,7 @@ def main(argv=None) -> int:
         distill=args.distill,
         temperature=args.temperature,
         cutmix=args.cutmix,
+        dampen=args.dampen,
     )
     fresh = args.no_resume or not (out / "ckpt.pt").is_file()
     if args.export_only:

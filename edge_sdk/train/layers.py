@@ -25,7 +25,16 @@ from torch import nn
 from ..builder import same_pad
 from ..chips import ChipProfile
 from .integer import add_params, conv_params, requant
-from .quant import act_quant_floor, act_quant_round, heq_step, kernel_quantize, nqe_quantize, percentile99
+from .quant import (
+    act_quant_floor,
+    act_quant_round,
+    heq_step,
+    kernel_quant,
+    kernel_quantize,
+    nqe_codes,
+    nqe_quantize,
+    percentile99,
+)
 
 FLOAT_STAGES = ("float", "qweight", "calib")
 STAGES = ("float", "qweight", "calib", "qact", "fused")
@@ -197,6 +206,18 @@ class QConv(Node):
             return q * self.gain[:, None, None, None] if bool(self.folded) else q
         step = self.heq()
         return w / step if self.stage == "float" else nqe_quantize(w, step, self.bits)
+
+    def quant_distance(self) -> torch.Tensor:
+        """Mean squared distance of the latent weights from their quantized values, in units of the
+        quantization step (per-kernel scalar / layer step): the oscillation-dampening penalty, which
+        pulls weights off the thresholds where QAT leaves them flipping (Nagel et al. 2022)."""
+        w = self.conv.weight
+        if self.per_kernel:
+            _, levels, scalar = kernel_quant(w, self.bits, self.kernel_method)
+            step = scalar.clamp(min=1e-12)[:, :, None, None]
+            return (((w - levels * scalar[:, :, None, None]) / step) ** 2).mean()
+        step = self.heq()
+        return ((w / step - nqe_codes(w.detach(), step, self.bits)) ** 2).mean()
 
     def forward_float(self, x: torch.Tensor) -> torch.Tensor:
         if self.per_kernel:

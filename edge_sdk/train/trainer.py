@@ -59,6 +59,7 @@ class TrainConfig:
     temperature: float = 4.0
     cutmix: float = 0.0  # probability that a training batch is CutMix-ed (data.cutmix)
     freeze_bn: bool = False  # batch norm normalizes with its running statistics while training
+    dampen: float = 0.0  # weight of the oscillation-dampening penalty in the qweight/qact stages (0: off)
     teacher_stage: str = "float"  # distil from the model as it ended this stage
     max_batches: int = 0  # cap batches per epoch (tests, smoke runs)
     eval_batch: int = 500
@@ -106,6 +107,9 @@ def _loss(model: QNet, x: torch.Tensor, y: torch.Tensor, teacher, cfg: TrainConf
             * cfg.temperature**2
         )
         loss = (1 - cfg.distill) * loss + cfg.distill * kd
+    if cfg.dampen > 0 and model.stage in ("qweight", "qact"):
+        convs = [n for n in model.nodes if n.op == "conv"]
+        loss = loss + cfg.dampen * sum(n.quant_distance() for n in convs) / len(convs)
     return loss
 
 

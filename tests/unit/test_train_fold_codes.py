@@ -83,3 +83,24 @@ def test_old_checkpoints_without_gain_still_load():
     fresh.gain.fill_(5.0)
     fresh.load_state_dict(state)
     assert torch.equal(fresh.gain, torch.ones(4))
+
+
+@pytest.mark.parametrize("profile,bits", [("lightspeeur-2803", 2), ("lightspeeur-2803", 5), ("nqe-1mb", 2)])
+def test_quant_distance_is_zero_on_the_grid_and_pulls_towards_it(profile, bits):
+    """The oscillation-dampening penalty: 0 for weights already on their quantized values, and its
+    gradient step moves off-grid weights towards them."""
+    node = QConv(load_profile(profile), 4, 6, bits=bits, kernel_method="twn" if bits == 2 else "paper")
+    w = torch.randn(6, 4, 3, 3, generator=torch.Generator().manual_seed(7))
+    node.conv.weight.data.copy_(w)
+    node.set_stage("qact")
+    d0 = node.quant_distance()
+    assert float(d0) > 0
+    d0.backward()
+    with torch.no_grad():
+        node.conv.weight -= 0.05 * node.conv.weight.grad / node.conv.weight.grad.abs().max()
+    assert float(node.quant_distance()) < float(d0)
+    if profile == "lightspeeur-2803":
+        with torch.no_grad():
+            _, levels, scalar = kernel_quant(node.conv.weight, bits, node.kernel_method)
+            node.conv.weight.copy_(levels * scalar[:, :, None, None])
+        assert float(node.quant_distance()) < 1e-10
