@@ -15,7 +15,7 @@ IMAGES = Path(__file__).resolve().parents[2] / "firmware_images"
 # image -> (stem bits, least accuracy): the measured figure at publication (model card) minus a margin;
 # the stem5 image's bound is the target, float (88.1 %) minus 2.0 points
 CASES = {
-    "resnet8_cifar10_lightspeeur_2bit.edgefw": (2, 0.84),  # measured 0.854
+    "resnet8_cifar10_lightspeeur_2bit.edgefw": (2, 0.85),  # measured 0.860
     "resnet8_cifar10_lightspeeur_2bit_stem5.edgefw": (5, 0.861),  # measured 0.864
 }
 
