@@ -44,9 +44,6 @@ def spec(widths=WIDTHS) -> list[dict]:
     ]
 
 
-SPEC = spec()
-
-
 def main(argv=None) -> int:
     from edge_sdk.train.toolargs import add_run_args, full_plan
 

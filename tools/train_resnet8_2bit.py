@@ -146,6 +146,8 @@ def plan(args):
 
 
 def main(argv=None) -> int:
+    from edge_sdk.train.toolargs import add_run_args
+
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", default=str(REPO.parent / "shared" / "data"))
     ap.add_argument("--out", default=str(REPO / "out" / "train" / "resnet8_2bit"))
@@ -168,15 +170,13 @@ def main(argv=None) -> int:
         choices=("paper", "twn", "opt"),
         help="2-bit kernel fit (edge_sdk.train.quant.kernel_quant): twn, or opt (exact least squares)",
     )
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--batch-size", type=int, default=128)
-    ap.add_argument("--lr", type=float, default=1e-3)
-    ap.add_argument("--qweight-epochs", type=int, default=3)
-    ap.add_argument("--qact-epochs", type=int, default=3)
-    ap.add_argument("--fused-epochs", type=int, default=1)
-    ap.add_argument(
-        "--distill", type=float, default=0.7, help="weight of distillation from the float .tflite"
+    add_run_args(
+        ap,
+        threads=2,
+        lr=1e-3,
+        epochs={"qweight": 3, "qact": 3, "fused": 1},
+        distill=0.7,
+        distill_help="weight of distillation from the float .tflite",
     )
     ap.add_argument("--temperature", type=float, default=4.0, help="distillation temperature")
     ap.add_argument(
@@ -191,7 +191,6 @@ def main(argv=None) -> int:
         default=0.0,
         help="oscillation dampening: weight of the latent-to-quantized weight distance (TrainConfig.dampen)",
     )
-    ap.add_argument("--no-resume", action="store_true", help="start over instead of resuming")
     ap.add_argument(
         "--init",
         default="",
@@ -203,7 +202,6 @@ def main(argv=None) -> int:
         action="store_true",
         help="skip cap calibration (continuing from a qact checkpoint with --init)",
     )
-    ap.add_argument("--export-only", action="store_true", help="skip training; export the last checkpoint")
     args = ap.parse_args(argv)
     name = model_name(args.bits, args.stem_bits)
     args.firmware = args.firmware or str(REPO / "firmware_images" / f"{name}.edgefw")

@@ -83,7 +83,7 @@ def _folded_kernels(node, dtype: torch.dtype):
     scalars (|g|) and the signs of the codes (sign g)."""
     w_lat = node.conv.weight
     codes, levels, m = kernel_quant(w_lat, node.bits, getattr(node, "kernel_method", "paper"))
-    g = node.gain.to(dtype) if hasattr(node, "gain") else torch.ones(w_lat.shape[0], dtype=dtype)
+    g = node.gain.to(dtype)
     sg = torch.where(g < 0, -1.0, 1.0).to(dtype)[:, None, None, None]
     m = m.to(dtype) * g.abs()[:, None]
     w = w_lat.to(dtype) * g[:, None, None, None]

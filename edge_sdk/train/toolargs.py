@@ -17,17 +17,18 @@ def add_run_args(
     lr: float,
     epochs: dict[str, int],
     batch_size: int = 128,
+    distill: float = 0.0,
+    distill_help: str = "weight of distillation from the float stage",
 ) -> None:
     """``--threads --seed --batch-size --lr``, ``--<stage>-epochs`` for each stage in
-    ``epochs`` (name -> default), ``--distill`` (from the float stage), ``--no-resume``
-    and ``--export-only``."""
+    ``epochs`` (name -> default), ``--distill``, ``--no-resume`` and ``--export-only``."""
     ap.add_argument("--threads", type=int, default=threads)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--batch-size", type=int, default=batch_size)
     ap.add_argument("--lr", type=float, default=lr)
     for stage, default in epochs.items():
         ap.add_argument(f"--{stage}-epochs", type=int, default=default)
-    ap.add_argument("--distill", type=float, default=0.0, help="weight of distillation from the float stage")
+    ap.add_argument("--distill", type=float, default=distill, help=distill_help)
     ap.add_argument(
         "--no-resume", action="store_true", help="start over instead of resuming from the checkpoint"
     )
