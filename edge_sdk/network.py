@@ -58,6 +58,20 @@ class Layer:
     def weight_count(self) -> int:
         return 0 if self.codes is None else int(self.codes.size)
 
+    def summary(self, index: int) -> dict[str, Any]:
+        """The fields every per-layer report starts with (image info, ``Device.describe``)."""
+        return {
+            "index": index,
+            "name": self.name,
+            "op": self.op,
+            "target": "chip" if self.on_chip else "host",
+            "in_shape": list(self.in_shape),
+            "out_shape": list(self.out_shape),
+            "weight_bits": self.weight_bits,
+            "act_bits": self.act_bits,
+            "output": self.output,
+        }
+
 
 @dataclass
 class Network:

@@ -87,17 +87,7 @@ def _pct(used: int, limit: int) -> float:
 
 
 def _describe_layer(net: Network, i: int, layer: Layer) -> dict[str, Any]:
-    entry: dict[str, Any] = {
-        "index": i,
-        "name": layer.name,
-        "op": layer.op,
-        "target": "chip" if layer.on_chip else "host",
-        "in_shape": list(layer.in_shape),
-        "out_shape": list(layer.out_shape),
-        "weight_bits": layer.weight_bits,
-        "act_bits": layer.act_bits,
-        "output": layer.output,
-    }
+    entry = layer.summary(i)
     if layer.on_chip:
         entry.update(_chip_memory(net, i, layer, net.schedule.for_layer(i)))
     else:

@@ -208,16 +208,7 @@ class Device:
         net = self._net()
         layers = []
         for i, layer in enumerate(net.layers):
-            entry = {
-                "index": i,
-                "name": layer.name,
-                "op": layer.op,
-                "target": "chip" if layer.on_chip else "host",
-                "in_shape": list(layer.in_shape),
-                "out_shape": list(layer.out_shape),
-                "weight_bits": layer.weight_bits,
-                "act_bits": layer.act_bits,
-            }
+            entry = layer.summary(i)
             if layer.on_chip:
                 ls = net.schedule.for_layer(i)
                 entry["tiles"] = len(self._tiles[i])
