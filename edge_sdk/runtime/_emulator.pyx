@@ -42,8 +42,10 @@ cdef extern from "_kernels.h" nogil:
     void ek_init()
     int ek_isa_supported(int isa)
     int ek_best_isa()
-    int ek_conv_tile(const ek_conv_params *prm, const uint8_t *band, const int16_t *W, const int32_t *bias,
-                     void *out)
+    int ek_conv_tile(const ek_conv_params *prm, const uint8_t *band, const int16_t *W, const int16_t *Wp,
+                     const int32_t *bias, void *out)
+    int ek_has_packed_gemm(int isa)
+    int EK_PK_BLOCK
     void ek_maxpool(const uint8_t *band, int out_rows, int w, int c, uint8_t *out)
     void ek_add(const uint8_t *a, const uint8_t *b, size_t n, int ma, int mb, int shift, int floor_mode,
                 int act_max, int raw, uint8_t *out_u8, int32_t *out_i32)
@@ -69,6 +71,15 @@ def available_isas():
 
 def best_isa():
     return ek_isa_names[ek_best_isa()].decode()
+
+
+PACK_BLOCK = EK_PK_BLOCK  # output channels per block of packed GEMM weights
+
+
+def has_packed_gemm(int isa):
+    """Whether kernel variant ``isa`` (an index) runs GEMMs on packed weights (see ``conv_tile``)."""
+    _need(0 <= isa < EK_ISA_COUNT, f"kernel variant {isa} outside 0..{EK_ISA_COUNT - 1}")
+    return bool(ek_has_packed_gemm(isa))
 
 
 cpdef int isa_index(name) except -1:
@@ -103,13 +114,16 @@ cdef inline void _check_array(object arr, str name, object dtype, int ndim) exce
 def conv_tile(band, int pad_top, int pad_bottom, int pad_left, int pad_right, int kernel, int stride,
               int out_rows, int out_w, int ch0, int chn, int gi, int go, int in_ch0, weights, bias,
               int shift, bint floor_mode, int act_max, bint raw, int code_max, int isa=-1,
-              int chunk_bytes=CHUNK_BYTES):
+              int chunk_bytes=CHUNK_BYTES, packed=None):
     """One conv tile: uint8 band (rows, W, C) -> uint8 codes or int32 raw (out_rows, out_w, chn).
 
     Output channel ch0 + j (absolute) belongs to conv group (ch0 + j) // go and reads band channels
     ((ch0 + j) // go) * gi - in_ch0 ... + gi.  ``weights``: int16 (O, kp) GEMM rows ordered (ky, kx, i) and
     zero-padded to kp (a multiple of 32), or, for depthwise (gi == go == 1), int16 (k*k, O).
-    ``bias``: int32 (O,).  Raises ValueError on any inconsistency and OverflowError for codes > code_max.
+    ``bias``: int32 (O,).  ``packed``: None, or the GEMM weights repacked for the AVX-512 kernels,
+    int16 (ceil(O / PACK_BLOCK), kp * PACK_BLOCK) laid out [block][kp/2][PACK_BLOCK][2] (emulator.pack_gemm_weights);
+    used where the variant has a packed GEMM, ignored otherwise.  The result is the same bit for bit.
+    Raises ValueError on any inconsistency and OverflowError for codes > code_max.
     """
     _check_array(band, "band", np.uint8, 3)
     _check_array(bias, "bias", np.int32, 1)
@@ -139,6 +153,13 @@ def conv_tile(band, int pad_top, int pad_bottom, int pad_left, int pad_right, in
         _need(weights.shape[0] == o_count and weights.shape[1] % KP_ALIGN == 0
               and weights.shape[1] >= kernel * kernel * gi and weights.shape[1] > 0,
               f"GEMM weights must be (O, kp>=k*k*gi, kp%32==0), found {weights.shape}")
+    if packed is not None:
+        _check_array(packed, "packed", np.int16, 2)
+        _need(not depthwise and packed.shape[0] == (o_count + EK_PK_BLOCK - 1) // EK_PK_BLOCK
+              and packed.shape[1] == weights.shape[1] * EK_PK_BLOCK,
+              f"packed weights must be (ceil(O/{EK_PK_BLOCK}), kp*{EK_PK_BLOCK}) = "
+              f"({(o_count + EK_PK_BLOCK - 1) // EK_PK_BLOCK}, {weights.shape[1] * EK_PK_BLOCK}) "
+              f"for GEMM weights {weights.shape}, found {packed.shape}")
     _need(0 <= shift <= MAX_SHIFT, f"shift {shift} outside 0..{MAX_SHIFT}")
     _need(0 <= act_max <= 255 and 0 <= code_max <= 255, "act_max / code_max outside 0..255")
     if isa < 0:
@@ -182,6 +203,8 @@ def conv_tile(band, int pad_top, int pad_bottom, int pad_left, int pad_right, in
     cdef const int16_t[:, ::1] w_v = weights
     cdef const int32_t[::1] bias_v = bias
     cdef const int16_t *w_ptr
+    cdef const int16_t *wp_ptr = NULL
+    cdef const int16_t[:, ::1] wp_v
     cdef const uint8_t *b_ptr = &b_v[0, 0, 0] if in_rows > 0 else NULL
     cdef void *o_ptr = cnp.PyArray_DATA(out)
     cdef int rc
@@ -192,8 +215,11 @@ def conv_tile(band, int pad_top, int pad_bottom, int pad_left, int pad_right, in
         w_ptr = &w_v[ch0, 0]
     if b_ptr == NULL:
         b_ptr = &zero_band
+    if packed is not None and ek_has_packed_gemm(isa):
+        wp_v = packed
+        wp_ptr = &wp_v[0, 0]
     with nogil:
-        rc = ek_conv_tile(&prm, b_ptr, w_ptr, &bias_v[ch0], o_ptr)
+        rc = ek_conv_tile(&prm, b_ptr, w_ptr, wp_ptr, &bias_v[ch0], o_ptr)
     if rc == EK_ERR_NOMEM:
         raise MemoryError("conv tile scratch")
     if rc == EK_ERR_RANGE:

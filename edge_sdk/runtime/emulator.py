@@ -4,7 +4,8 @@ It implements the backend contract (:mod:`edge_sdk.runtime.backend`) like the nu
 reference and equals it bit for bit (tests/emulator), but runs the convolutions as
 int16 x int16 -> int32 GEMMs that the C compiler vectorizes (pmaddwd / vpdpwssd on
 x86-64, with AVX2 / AVX-512 / AVX-512 VNNI variants picked at run time; smlal on
-aarch64).  It executes the schedule tile by tile and enforces the SRAM bounds:
+aarch64; the AVX-512 variants run an intrinsics GEMM on weights packed at load,
+see :func:`pack_gemm_weights` and docs/datasheet.md section 7).  It executes the schedule tile by tile and enforces the SRAM bounds:
 every tile is checked against the profile (``SRAMOverflowError``) and against the
 tiling geometry of :func:`edge_sdk.tiling.make_tile` before a kernel runs.
 
@@ -67,13 +68,28 @@ class _ConvConsts:
     """A conv layer's constants in the kernels' layout."""
 
     weights: np.ndarray  # int16 (O, kp) GEMM rows (ky, kx, i), zero-padded; or (k*k, O) for depthwise
+    packed: Optional[np.ndarray]  # GEMM weights for the AVX-512 kernels (pack_gemm_weights); None: unused
     bias: np.ndarray  # int32 (O,)
     gi: int  # input channels per group
     go: int  # output channels per group
     code_max: int  # largest input code the layer may read (int32 accumulator bound)
 
 
-def conv_constants(net: Network, index: int) -> _ConvConsts:
+def pack_gemm_weights(weights: np.ndarray) -> np.ndarray:
+    """GEMM weights (O, kp) -> the packed layout of the AVX-512 kernels, (ceil(O/B), kp*B) with B = PACK_BLOCK.
+
+    Row b holds output channels b*B .. b*B+B-1 as [kp/2][B][2]: for each pair of consecutive k, the B channels'
+    two weights side by side, so one 512-bit load is 16 channels x 2 k (channels past O are zero).
+    """
+    b = _kernels.PACK_BLOCK
+    o, kp = weights.shape
+    nb = -(-o // b)
+    w = np.zeros((nb * b, kp), dtype=np.int16)
+    w[:o] = weights
+    return np.ascontiguousarray(w.reshape(nb, b, kp // 2, 2).transpose(0, 2, 1, 3).reshape(nb, kp * b))
+
+
+def conv_constants(net: Network, index: int, packed: bool = False) -> _ConvConsts:
     """Expand a conv layer's codes to integer weights (arith.integer_weights) in the kernel layout."""
     layer = net.layers[index]
     w = integer_weights(layer.codes, layer.scalars, net.profile.mode(layer.weight_bits))
@@ -81,6 +97,7 @@ def conv_constants(net: Network, index: int) -> _ConvConsts:
         raise BackendError(f"layer {index} ({layer.name!r}): integer weights exceed int16")
     o, gi, k, _ = w.shape
     go = o // layer.groups
+    pk = None
     if gi == 1 and go == 1:
         wk = np.ascontiguousarray(w.reshape(o, k * k).T, dtype=np.int16)
     else:
@@ -88,8 +105,9 @@ def conv_constants(net: Network, index: int) -> _ConvConsts:
         kp = max(_kernels.KP_ALIGN, -(-kk // _kernels.KP_ALIGN) * _kernels.KP_ALIGN)
         wk = np.zeros((o, kp), dtype=np.int16)
         wk[:, :kk] = w.transpose(0, 2, 3, 1).reshape(o, kk)
+        pk = pack_gemm_weights(wk) if packed else None
     bias = np.ascontiguousarray(layer.bias, dtype=np.int32)
-    return _ConvConsts(wk, bias, gi, go, net.input_max(index))
+    return _ConvConsts(wk, pk, bias, gi, go, net.input_max(index))
 
 
 class EmulatorBackend(Backend):
@@ -110,6 +128,7 @@ class EmulatorBackend(Backend):
         except ValueError as exc:
             raise BackendError(str(exc)) from None
         self.isa = _kernels.isa_names()[self._isa]
+        self._packed = bool(_kernels.has_packed_gemm(self._isa))
         self._consts: dict[int, _ConvConsts] = {}
         self._resident: dict[int, bool] = {}
         self._out: Optional[np.ndarray] = None
@@ -128,7 +147,9 @@ class EmulatorBackend(Backend):
         self.network = None
         self._plans = {}
         self._consts = {
-            i: conv_constants(network, i) for i, layer in enumerate(network.layers) if layer.op == "conv"
+            i: conv_constants(network, i, packed=self._packed)
+            for i, layer in enumerate(network.layers)
+            if layer.op == "conv"
         }
         self._resident = {ls.layer: bool(ls.weights_resident) for ls in schedule.layers}
         self._slots = {}
@@ -210,6 +231,8 @@ class EmulatorBackend(Backend):
                 raw,
                 c.code_max,
                 self._isa,
+                _kernels.CHUNK_BYTES,
+                c.packed,
             )
         elif layer.op == "maxpool":
             args = ()
