@@ -6,6 +6,7 @@ such wheels).  If the extension cannot be built (no compiler), the package
 still installs; edge_sdk then runs on the numpy reference backend and says so.
 """
 
+import glob
 import os
 import sys
 
@@ -53,6 +54,7 @@ def _extensions():
                 Extension(
                     name,
                     [src],
+                    depends=sorted(glob.glob(os.path.join(os.path.dirname(src), "*.h"))),
                     include_dirs=[numpy.get_include(), os.path.dirname(src)],
                     extra_compile_args=_compile_args(),
                     define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
