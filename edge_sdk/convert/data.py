@@ -1,8 +1,8 @@
 """Image data for calibration and verification: arrays, ``.npz`` files and image folders.
 
 A source is a uint8 array (N, H, W, C), a ``.npz`` path (``x`` [and ``y``]
-arrays; ``path.npz:key`` picks another array, whose labels are taken from ``y``
-when the lengths match), a folder of image files or one image file.  Image
+arrays; ``path.npz:key`` picks another array, see :func:`npz_labels` for its
+labels), a folder of image files or one image file.  Image
 files are decoded with Pillow and resized (bilinear) to the model's input.
 """
 
@@ -81,10 +81,29 @@ def _from_npz(path: Path, key: Optional[str], shape: tuple[int, int, int]):
         if name is None or name not in data.files:
             raise DatasetError(f"{path}: no array {key or 'x'!r} (arrays: {data.files})")
         x = _check(np.asarray(data[name]), shape, f"{path}:{name}")
-        labels = None
-        if "y" in data.files and len(data["y"]) == len(x):
-            labels = np.asarray(data["y"]).astype(np.int64).reshape(-1)
+        labels = npz_labels(data, name, len(x))
     return x, labels
+
+
+def npz_labels(data, name: str, n: int) -> Optional[np.ndarray]:
+    """Labels of the ``n`` images in array ``name`` of an open .npz, or None.
+
+    For ``x_S`` (e.g. ``x_exact``): ``y_S`` if it has n entries, else ``y[idx_S]`` if ``idx_S`` has n
+    entries inside ``y``; for any array, ``y`` when it has n entries.  This reads the shared CIFAR-10 files
+    as they are (``cifar10_test.npz:x_exact`` takes ``y[idx_exact]``, the training file's ``y_exact``).
+    """
+    files = set(data.files)
+    suffix = name[2:] if name.startswith("x_") else None
+    y = np.asarray(data["y"]).reshape(-1) if "y" in files else None
+    if suffix and f"y_{suffix}" in files and len(data[f"y_{suffix}"]) == n:
+        return np.asarray(data[f"y_{suffix}"]).astype(np.int64).reshape(-1)
+    if suffix and y is not None and f"idx_{suffix}" in files:
+        idx = np.asarray(data[f"idx_{suffix}"]).reshape(-1)
+        if len(idx) == n and idx.dtype.kind in "iu" and (n == 0 or (idx.min() >= 0 and idx.max() < len(y))):
+            return y[idx].astype(np.int64)
+    if y is not None and len(y) == n:
+        return y.astype(np.int64)
+    return None
 
 
 def images_sha256(x: np.ndarray) -> str:
