@@ -67,6 +67,55 @@ enum { EK_PK_BLOCK = 16 };
 #define EK_DOT_AVX512(a, x, w) _mm512_add_epi32((a), _mm512_madd_epi16((x), (w)))
 EK_DEFINE_PACKED(avx512, EK_TARGET_AVX512, EK_DOT_AVX512)
 EK_DEFINE_PACKED(vnni, EK_TARGET_VNNI, EK_DOT_VNNI)
+/* AVX2: the same packed rows, read as two 256-bit halves of 8 channels x 2 k.  H halves (8 channels
+ * each, from channel ob) x R pixels; ``rem`` channels remain from ob, so a short last half is masked. */
+#define EK_PK2_TILE(R, H, P, kp, kh, w0, blk, C, ldc, p, ob, rem)                                             \
+    do {                                                                                                       \
+        __m256i acc_[H][R];                                                                                    \
+        int r_, h_, kk_;                                                                                       \
+        for (h_ = 0; h_ < H; h_++)                                                                             \
+            for (r_ = 0; r_ < R; r_++) acc_[h_][r_] = _mm256_setzero_si256();                                  \
+        for (kk_ = 0; kk_ < kh; kk_++) {                                                                       \
+            __m256i w_[H];                                                                                     \
+            for (h_ = 0; h_ < H; h_++)                                                                         \
+                w_[h_] = _mm256_loadu_si256(                                                                   \
+                    (const __m256i *)((w0) + (size_t)(h_ / 2) * (blk) + (size_t)kk_ * 32 + (h_ % 2) * 16));    \
+            for (r_ = 0; r_ < R; r_++) {                                                                       \
+                const __m256i x_ = _mm256_set1_epi32(*(const int32_t *)((P) + (size_t)((p) + r_) * (kp) + 2 * kk_)); \
+                for (h_ = 0; h_ < H; h_++) acc_[h_][r_] = _mm256_add_epi32(acc_[h_][r_], _mm256_madd_epi16(x_, w_[h_])); \
+            }                                                                                                  \
+        }                                                                                                      \
+        for (r_ = 0; r_ < R; r_++)                                                                             \
+            for (h_ = 0; h_ < H; h_++) {                                                                       \
+                int32_t *dst_ = (C) + (size_t)((p) + r_) * (ldc) + (ob) + h_ * 8;                              \
+                const int n_ = (rem) - h_ * 8;                                                                 \
+                if (n_ >= 8)                                                                                   \
+                    _mm256_storeu_si256((__m256i *)dst_, acc_[h_][r_]);                                        \
+                else if (n_ > 0)                                                                               \
+                    _mm256_maskstore_epi32(dst_, _mm256_cmpgt_epi32(_mm256_set1_epi32(n_),                     \
+                                                                    _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)), \
+                                           acc_[h_][r_]);                                                      \
+            }                                                                                                  \
+    } while (0)
+
+EK_TARGET_AVX2 static void ek_gemm_packed_avx2(const int16_t *EK_RESTRICT P, const int16_t *EK_RESTRICT Wp,
+                                              int32_t *EK_RESTRICT C, int np, int no, int kp, int ldc)
+{
+    const int kh = kp / 2;
+    const size_t blk = (size_t)kh * 2 * EK_PK_BLOCK;
+    int ob = 0, p;
+    for (; ob + 2 * EK_PK_BLOCK <= no; ob += 2 * EK_PK_BLOCK) { /* 2 pixels x 32 channels */
+        const int16_t *w0 = Wp + (size_t)(ob / EK_PK_BLOCK) * blk;
+        for (p = 0; p + 2 <= np; p += 2) EK_PK2_TILE(2, 4, P, kp, kh, w0, blk, C, ldc, p, ob, 32);
+        for (; p < np; p++) EK_PK2_TILE(1, 4, P, kp, kh, w0, blk, C, ldc, p, ob, 32);
+    }
+    for (; ob < no; ob += EK_PK_BLOCK) { /* 5 pixels x 16 channels */
+        const int16_t *w0 = Wp + (size_t)(ob / EK_PK_BLOCK) * blk;
+        const int rem = no - ob;
+        for (p = 0; p + 5 <= np; p += 5) EK_PK2_TILE(5, 2, P, kp, kh, w0, blk, C, ldc, p, ob, rem);
+        for (; p < np; p++) EK_PK2_TILE(1, 2, P, kp, kh, w0, blk, C, ldc, p, ob, rem);
+    }
+}
 #endif
 
 /* Runs the packed GEMM when this ISA has one (returns 1), else returns 0 and the caller uses ek_gemm. */
@@ -75,6 +124,7 @@ static int ek_gemm_packed(int isa, const int16_t *P, const int16_t *Wp, int32_t 
 #if EK_X86_MULTIVERSION
     if (isa == EK_ISA_VNNI) { ek_gemm_packed_vnni(P, Wp, C, np, no, kp, ldc); return 1; }
     if (isa == EK_ISA_AVX512) { ek_gemm_packed_avx512(P, Wp, C, np, no, kp, ldc); return 1; }
+    if (isa == EK_ISA_AVX2) { ek_gemm_packed_avx2(P, Wp, C, np, no, kp, ldc); return 1; }
 #endif
     (void)isa; (void)P; (void)Wp; (void)C; (void)np; (void)no; (void)kp; (void)ldc;
     return 0;
@@ -84,7 +134,7 @@ static int ek_gemm_packed(int isa, const int16_t *P, const int16_t *Wp, int32_t 
 EK_INLINE int ek_has_packed_gemm(int isa)
 {
 #if EK_X86_MULTIVERSION
-    return isa == EK_ISA_VNNI || isa == EK_ISA_AVX512;
+    return isa == EK_ISA_VNNI || isa == EK_ISA_AVX512 || isa == EK_ISA_AVX2;
 #else
     (void)isa;
     return 0;

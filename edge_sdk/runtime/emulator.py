@@ -4,7 +4,7 @@ It implements the backend contract (:mod:`edge_sdk.runtime.backend`) like the nu
 reference and equals it bit for bit (tests/emulator), but runs the convolutions as
 int16 x int16 -> int32 GEMMs that the C compiler vectorizes (pmaddwd / vpdpwssd on
 x86-64, with AVX2 / AVX-512 / AVX-512 VNNI variants picked at run time; smlal on
-aarch64; the AVX-512 variants run an intrinsics GEMM on weights packed at load,
+aarch64; the AVX2 / AVX-512 variants run an intrinsics GEMM on weights packed at load,
 see :func:`pack_gemm_weights` and docs/datasheet.md section 7).  It executes the schedule tile by tile and enforces the SRAM bounds:
 every tile is checked against the profile (``SRAMOverflowError``) and against the
 tiling geometry of :func:`edge_sdk.tiling.make_tile` before a kernel runs.
