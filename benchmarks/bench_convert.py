@@ -1,6 +1,6 @@
 """Converted ResNet-8 on the emulator vs the original .tflite on LiteRT: ms/image, one thread, same run.
 
-    python -m benchmarks.bench_convert [--quick] [--json OUT] [--frames N] [--data DIR] [--image PATH]
+    python -m benchmarks.bench_convert [--quick] [--json OUT] [--frames N] [--data DIR] [--image PATH] [--isas all]
 
 The emulator runs the converted 5-bit lightspeeur-2803 ResNet-8 firmware image
 (firmware_images/resnet8_cifar10_lightspeeur_5bit.edgefw; converted on the fly if
@@ -10,7 +10,8 @@ invoke (set_tensor + invoke + get_tensor).  Same frames (pixel-exact CIFAR-10
 test images), same process, interleaved per frame so load changes hit all three
 alike.  Every figure is the median over the timed frames; "ratio" is
 emulator ms / LiteRT ms.  Top-1 agreement on the timed frames is printed as a
-sanity check.
+sanity check.  ``--isas`` adds a row per forced kernel variant (portable C, AVX2, ...),
+e.g. to see what a machine without AVX-512 or an aarch64 build (the portable C) gets.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ def _litert(path: Path):
     return run
 
 
-def _device(image: Path, data: Path):
+def _device(image: Path, data: Path, isa: str = "auto"):
     from edge_sdk.convert.inputpad import prepare_frames
     from edge_sdk.firmware import load_firmware
     from edge_sdk.runtime import Device
@@ -62,8 +63,25 @@ def _device(image: Path, data: Path):
             )
         )
     fw = load_firmware(image.read_bytes())
-    dev = Device("auto").load(fw)
+    if isa == "auto":
+        dev = Device("auto").load(fw)
+    else:
+        from edge_sdk.runtime.emulator import EmulatorBackend
+
+        dev = Device(EmulatorBackend(isa)).load(fw)
     return (lambda frame: dev.run(prepare_frames(fw.metadata, frame)).output), dev.backend.name
+
+
+def _variants(names: list[str]) -> list[str]:
+    """Kernel variants to time besides the default backend ('all' expands to every one this CPU runs)."""
+    from edge_sdk.runtime.emulator import available_isas
+
+    if "all" in names:
+        return available_isas()
+    unknown = [n for n in names if n not in available_isas()]
+    if unknown:
+        raise SystemExit(f"--isas: {unknown} not available here (available: {available_isas()})")
+    return list(names)
 
 
 def _time(fn, frame) -> tuple[float, np.ndarray]:
@@ -83,6 +101,13 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--data", default=os.environ.get("EDGE_SDK_DATA", str(REPO.parent / "shared" / "data")))
     ap.add_argument("--image", default=str(IMAGE))
     ap.add_argument("--json", metavar="OUT")
+    ap.add_argument(
+        "--isas",
+        nargs="*",
+        default=[],
+        metavar="ISA",
+        help="also time these emulator kernel variants (e.g. default avx2; 'all': every variant this CPU runs)",
+    )
     args = ap.parse_args(argv)
     data = Path(args.data)
     n = args.frames or (30 if args.quick else 300)
@@ -94,6 +119,8 @@ def main(argv: list[str] | None = None) -> dict:
         "litert_float": _litert(models / "pretrainedResnet.tflite"),
         "litert_int8": _litert(models / "pretrainedResnet_quant.tflite"),
     }
+    for isa in _variants(args.isas):
+        runners[f"emulator[{isa}]"] = _device(Path(args.image), data, isa)[0]
     for fn in runners.values():  # warm up (allocation, XNNPACK packing, page faults)
         for frame in x[:5]:
             fn(frame)
@@ -118,7 +145,7 @@ def main(argv: list[str] | None = None) -> dict:
     }
     print(f"ResNet-8 (32x32x3), {n} frames, 1 thread, medians (chip backend: {backend})")
     for k, v in med.items():
-        print(f"  {k:14s} {v:8.3f} ms/image")
+        print(f"  {k:20s} {v:8.3f} ms/image")
     print(
         f"  emulator / LiteRT float = {result['ratio_emulator_vs_litert_float']:.2f}x, "
         f"emulator / LiteRT int8 = {result['ratio_emulator_vs_litert_int8']:.2f}x, "
