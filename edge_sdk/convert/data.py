@@ -95,8 +95,10 @@ def npz_labels(data, name: str, n: int) -> Optional[np.ndarray]:
     files = set(data.files)
     suffix = name[2:] if name.startswith("x_") else None
     y = np.asarray(data["y"]).reshape(-1) if "y" in files else None
-    if suffix and f"y_{suffix}" in files and len(data[f"y_{suffix}"]) == n:
-        return np.asarray(data[f"y_{suffix}"]).astype(np.int64).reshape(-1)
+    if suffix and f"y_{suffix}" in files:
+        y_s = np.asarray(data[f"y_{suffix}"]).reshape(-1)  # an NpzFile reads the array anew on every access
+        if len(y_s) == n:
+            return y_s.astype(np.int64)
     if suffix and y is not None and f"idx_{suffix}" in files:
         idx = np.asarray(data[f"idx_{suffix}"]).reshape(-1)
         if len(idx) == n and idx.dtype.kind in "iu" and (n == 0 or (idx.min() >= 0 and idx.max() < len(y))):

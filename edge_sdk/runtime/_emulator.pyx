@@ -120,9 +120,9 @@ def conv_tile(band, int pad_top, int pad_bottom, int pad_left, int pad_right, in
     Output channel ch0 + j (absolute) belongs to conv group (ch0 + j) // go and reads band channels
     ((ch0 + j) // go) * gi - in_ch0 ... + gi.  ``weights``: int16 (O, kp) GEMM rows ordered (ky, kx, i) and
     zero-padded to kp (a multiple of 32), or, for depthwise (gi == go == 1), int16 (k*k, O).
-    ``bias``: int32 (O,).  ``packed``: None, or the GEMM weights repacked for the AVX-512 kernels,
-    int16 (ceil(O / PACK_BLOCK), kp * PACK_BLOCK) laid out [block][kp/2][PACK_BLOCK][2] (emulator.pack_gemm_weights);
-    used where the variant has a packed GEMM, ignored otherwise.  The result is the same bit for bit.
+    ``bias``: int32 (O,).  ``packed``: None, or the GEMM weights repacked for the AVX2 / AVX-512 kernels,
+    int16 (ceil(O / PACK_BLOCK), kp * PACK_BLOCK) laid out [block][kp/2][PACK_BLOCK][2]
+    (emulator.pack_gemm_weights); used where the variant has a packed GEMM, ignored otherwise.  The result is the same bit for bit.
     Raises ValueError on any inconsistency and OverflowError for codes > code_max.
     """
     _check_array(band, "band", np.uint8, 3)
@@ -215,7 +215,7 @@ def conv_tile(band, int pad_top, int pad_bottom, int pad_left, int pad_right, in
         w_ptr = &w_v[ch0, 0]
     if b_ptr == NULL:
         b_ptr = &zero_band
-    if packed is not None and ek_has_packed_gemm(isa):
+    if packed is not None:  # the C dispatch falls back to the plain GEMM where the variant has no packed one
         wp_v = packed
         wp_ptr = &wp_v[0, 0]
     with nogil:

@@ -374,7 +374,7 @@ static void ek_requant(int isa, int32_t *acc, int n, int chn, const int32_t *bia
     ek_requant_default(acc, n, chn, bias, shift, floor_mode, act_max, raw, out_u8, out_i32);
 }
 
-#include "_kernels_packed.h" /* ek_gemm_packed: the AVX-512 GEMM on packed weights */
+#include "_kernels_packed.h" /* ek_gemm_packed: the AVX2 / AVX-512 GEMM on packed weights */
 
 /* ------------------------------------------------------------------------- */
 /* One conv tile                                                             */

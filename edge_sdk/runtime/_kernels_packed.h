@@ -1,10 +1,10 @@
-/* The AVX-512 / AVX-512 VNNI GEMM on packed weights, included by _kernels.h (which defines the ISA
+/* The AVX2 / AVX-512 / AVX-512 VNNI GEMM on packed weights, included by _kernels.h (which defines the ISA
  * macros, EK_RESTRICT and EK_INLINE it uses).  Same contract as ek_gemm: C[p][o] = dot(P[p], W[o]). */
 #ifndef EDGE_SDK_KERNELS_PACKED_H
 #define EDGE_SDK_KERNELS_PACKED_H
 
 /* ------------------------------------------------------------------------- */
-/* Packed GEMM (AVX-512 / AVX-512 VNNI only)                                  */
+/* Packed GEMM (AVX2, AVX-512, AVX-512 VNNI only)                            */
 /* ------------------------------------------------------------------------- */
 
 /* The reduction-along-k GEMM above ends every 4x4 block with 16 horizontal sums, which dominate when
@@ -18,7 +18,14 @@
 enum { EK_PK_BLOCK = 16 };
 
 #if EK_X86_MULTIVERSION
-#define EK_PK_BCAST(P, kp, p, kk) _mm512_set1_epi32(*(const int32_t *)((P) + (size_t)(p) * (kp) + 2 * (kk)))
+/* Pixel p's im2col values 2kk and 2kk+1 as one int32 (memcpy: no aliasing or alignment assumption). */
+EK_ALWAYS_INLINE int32_t ek_pk_pair(const int16_t *P, int kp, int p, int kk)
+{
+    int32_t v;
+    memcpy(&v, P + (size_t)p * kp + 2 * kk, sizeof v);
+    return v;
+}
+#define EK_PK_BCAST(P, kp, p, kk) _mm512_set1_epi32(ek_pk_pair((P), (kp), (p), (kk)))
 
 /* R pixels (rows p .. p+R-1) x NB blocks of 16 channels; R and NB are constants at each use, so the
  * accumulators stay in registers (a run-time row count would spill them). */
@@ -81,7 +88,7 @@ EK_DEFINE_PACKED(vnni, EK_TARGET_VNNI, EK_DOT_VNNI)
                 w_[h_] = _mm256_loadu_si256(                                                                   \
                     (const __m256i *)((w0) + (size_t)(h_ / 2) * (blk) + (size_t)kk_ * 32 + (h_ % 2) * 16));    \
             for (r_ = 0; r_ < R; r_++) {                                                                       \
-                const __m256i x_ = _mm256_set1_epi32(*(const int32_t *)((P) + (size_t)((p) + r_) * (kp) + 2 * kk_)); \
+                const __m256i x_ = _mm256_set1_epi32(ek_pk_pair((P), (kp), (p) + r_, kk_));           \
                 for (h_ = 0; h_ < H; h_++) acc_[h_][r_] = _mm256_add_epi32(acc_[h_][r_], _mm256_madd_epi16(x_, w_[h_])); \
             }                                                                                                  \
         }                                                                                                      \

@@ -4,9 +4,9 @@ It implements the backend contract (:mod:`edge_sdk.runtime.backend`) like the nu
 reference and equals it bit for bit (tests/emulator), but runs the convolutions as
 int16 x int16 -> int32 GEMMs that the C compiler vectorizes (pmaddwd / vpdpwssd on
 x86-64, with AVX2 / AVX-512 / AVX-512 VNNI variants picked at run time; smlal on
-aarch64; the AVX2 / AVX-512 variants run an intrinsics GEMM on weights packed at load,
-see :func:`pack_gemm_weights` and docs/datasheet.md section 7).  It executes the schedule tile by tile and enforces the SRAM bounds:
-every tile is checked against the profile (``SRAMOverflowError``) and against the
+aarch64; the x86 variants run an intrinsics GEMM on weights packed at load, see
+:func:`pack_gemm_weights` and docs/datasheet.md section 7).  It executes the schedule
+tile by tile and enforces the SRAM bounds: every tile is checked against the profile (``SRAMOverflowError``) and against the
 tiling geometry of :func:`edge_sdk.tiling.make_tile` before a kernel runs.
 
 The kernels are optional at import time: if ``edge_sdk.runtime._emulator`` was not
@@ -68,7 +68,9 @@ class _ConvConsts:
     """A conv layer's constants in the kernels' layout."""
 
     weights: np.ndarray  # int16 (O, kp) GEMM rows (ky, kx, i), zero-padded; or (k*k, O) for depthwise
-    packed: Optional[np.ndarray]  # GEMM weights for the AVX-512 kernels (pack_gemm_weights); None: unused
+    packed: Optional[
+        np.ndarray
+    ]  # GEMM weights for the AVX2 / AVX-512 kernels (pack_gemm_weights); None: unused
     bias: np.ndarray  # int32 (O,)
     gi: int  # input channels per group
     go: int  # output channels per group
@@ -76,10 +78,11 @@ class _ConvConsts:
 
 
 def pack_gemm_weights(weights: np.ndarray) -> np.ndarray:
-    """GEMM weights (O, kp) -> the packed layout of the AVX-512 kernels, (ceil(O/B), kp*B) with B = PACK_BLOCK.
+    """GEMM weights (O, kp) -> the packed layout of the x86 kernels, (ceil(O/B), kp*B) with B = PACK_BLOCK.
 
     Row b holds output channels b*B .. b*B+B-1 as [kp/2][B][2]: for each pair of consecutive k, the B channels'
-    two weights side by side, so one 512-bit load is 16 channels x 2 k (channels past O are zero).
+    two weights side by side, so one 512-bit load (two 256-bit ones on AVX2) is 16 channels x 2 k (channels
+    past O are zero).
     """
     b = _kernels.PACK_BLOCK
     o, kp = weights.shape
