@@ -68,9 +68,7 @@ class _ConvConsts:
     """A conv layer's constants in the kernels' layout."""
 
     weights: np.ndarray  # int16 (O, kp) GEMM rows (ky, kx, i), zero-padded; or (k*k, O) for depthwise
-    packed: Optional[
-        np.ndarray
-    ]  # GEMM weights for the AVX2 / AVX-512 kernels (pack_gemm_weights); None: unused
+    packed: Optional[np.ndarray]  # GEMM weights for the x86 kernels (pack_gemm_weights); None: unused
     bias: np.ndarray  # int32 (O,)
     gi: int  # input channels per group
     go: int  # output channels per group
