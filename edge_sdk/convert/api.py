@@ -151,6 +151,42 @@ def metadata(
     }
 
 
+def _prepared(imported: ImportedModel, opts: ConvertOptions) -> ImportedModel:
+    """The imported model with its graph pruned, or copied where the planner will add to it."""
+    g = imported.graph
+    if opts.prune > 0:
+        g = prune_graph(g, opts.prune)
+    elif opts.input_dither > 1:
+        g = g.copy()  # the planner adds the dithered frame tensor
+    else:
+        return imported
+    return ImportedModel(g, imported.raw_graph, imported.raw, imported.source, imported.name)
+
+
+def _caps(g, plan, x, p: ChipProfile, opts: ConvertOptions, prog) -> tuple:
+    """Activation caps: calibrated on ``x``, or the model's own ranges when there are no images."""
+    if x is None:
+        return model_caps(g, plan), {"images": 0, "method": "model ranges"}
+    caps = calibrate(
+        g,
+        plan,
+        x,
+        levels=p.act_max,
+        method=opts.calib_method,
+        percentile=opts.percentile,
+        batch=opts.calib_batch,
+        per_channel=opts.per_channel_caps and p.weight_scale == "per_kernel",
+        progress=prog,
+    )
+    info = {
+        "images": int(len(x)),
+        "sha256": images_sha256(x),
+        "method": opts.calib_method,
+        "percentile": opts.percentile,
+    }
+    return caps, info
+
+
 def convert_detailed(
     model: ModelSource,
     *,
@@ -165,14 +201,8 @@ def convert_detailed(
     opts = ConvertOptions.from_kwargs(**options)
     p = load_profile(profile)
     prog = _progress(progress)
-    imported = _import(model, opts)
+    imported = _prepared(_import(model, opts), opts)
     g = imported.graph
-    if opts.prune > 0:
-        g = prune_graph(g, opts.prune)
-        imported = ImportedModel(g, imported.raw_graph, imported.raw, imported.source, imported.name)
-    if opts.input_dither > 1:
-        g = g.copy()  # the planner adds the dithered frame tensor
-        imported = ImportedModel(g, imported.raw_graph, imported.raw, imported.source, imported.name)
     placements = partition(g, p)
     plan = make_plan(
         g,
@@ -187,27 +217,7 @@ def convert_detailed(
     hp = host_padding(g, plan, p)
     prep = InputPrep(hp, opts.input_dither)
     x = None if calib is None else load_images(calib, g.shape(g.input), limit=calib_limit)
-    if x is None:
-        caps = model_caps(g, plan)
-        calib_info = {"images": 0, "method": "model ranges"}
-    else:
-        caps = calibrate(
-            g,
-            plan,
-            x,
-            levels=p.act_max,
-            method=opts.calib_method,
-            percentile=opts.percentile,
-            batch=opts.calib_batch,
-            per_channel=opts.per_channel_caps and p.weight_scale == "per_kernel",
-            progress=prog,
-        )
-        calib_info = {
-            "images": int(len(x)),
-            "sha256": images_sha256(x),
-            "method": opts.calib_method,
-            "percentile": opts.percentile,
-        }
+    caps, calib_info = _caps(g, plan, x, p, opts, prog)
     bits = _bits(plan, g, caps, p, opts)
     recon = None
     if opts.reconstruct and x is not None:
