@@ -24,6 +24,7 @@ from ..chips import ChipProfile
 from ..errors import UnsupportedOpError
 from .graph import Graph, Node, nonnegative
 from .partition import Placement
+from .plan_dither import dither_layer, split_pieces
 from .plan_types import Group, HostLayer, Plan, PlannedLayer, Ref, Term
 from .residual import Fold, centre_tap, embed, find_folds, one_hot
 
@@ -91,55 +92,13 @@ class Planner:
         return read.pop() if read else self.g.output
 
     def _dither_layer(self, factor: int) -> None:
-        """First chip layer for dithered input frames: average each 2x2 block back, in 4 pieces (7 bits)."""
-        g = self.g
-        if np.any(np.asarray(g.input_offset)) or any(n.op != "conv" for n in g.consumers(g.input)):
-            raise UnsupportedOpError(
-                "-", "input", "input dithering needs a zero input offset and convolutions reading the input"
-            )
-        h, w, c = g.shape(g.input)
-        frame = g.new_tensor((factor * h, factor * w, c), "dithered input frame")
+        """First chip layer for dithered input frames (``plan_dither``)."""
+        frame, layer, note = dither_layer(self.g, factor)
+        c = self.g.shape(self.g.input)[-1]
         self.where = {frame: [(-1, Group("input", frame, 1, c, "relu", Ref([(1.0, frame, 0)], "none")))]}
-        avg = np.zeros((c, c, 3, 3), np.float32)
-        avg[np.arange(c), np.arange(c), :factor, :factor] = 1.0 / factor**2
-        cap = float(np.max(np.asarray(g.input_scale)) * 255.0)
-        n = factor * factor
-        groups = [
-            Group(
-                f"t{g.input}+~{k}",
-                g.input,
-                1,
-                c,
-                "relu",
-                Ref([(1.0, g.input, 0)], "relu"),
-                [Term(frame, avg)],
-                np.zeros(c, np.float32),
-                cap,
-                base=f"t{g.input}+",
-                piece=(k / n, (k + 1) / n),
-                target_from_ref=True,
-            )
-            for k in range(n)
-        ]
-        layer = PlannedLayer(
-            "dither0",
-            "conv",
-            [-1],
-            (h, w, c),
-            groups,
-            kernel=3,
-            stride=factor,
-            pad=(0, 0, 1, 1),
-            nodes=["input dither"],
-        )
-        layer.place_groups()
-        layer.out_shape = (h, w, layer.channels)
         self.layers.append(layer)
-        self.where[g.input] = [(0, grp) for grp in groups]
-        self.notes.append(
-            f"input dither x{factor}: the host repeats each pixel over a {factor}x{factor} block with "
-            f"offsets; dither0 averages it back into {n} pieces"
-        )
+        self.where[self.g.input] = [(0, grp) for grp in layer.groups]
+        self.notes.append(note)
 
     def _no_pieces(self) -> set[int]:
         """Tensors that must stay one group: read by chip adds, depthwise convs or the host."""
@@ -151,35 +110,10 @@ class Planner:
         return out
 
     def _pieces(self, grp: Group) -> list[Group]:
-        """Split a ReLU group into a lower and an upper piece (two code maps, finer steps)."""
-        if (
-            self.act_pieces < 2
-            or grp.act != "relu"
-            or grp.copy_of is not None
-            or grp.uniform
-            or grp.tensor in self.no_pieces
-        ):
+        """Split a ReLU group into pieces (two code maps, finer steps) where the tensor allows it."""
+        if self.act_pieces < 2 or grp.tensor in self.no_pieces:
             return [grp]
-        n = self.act_pieces
-        edges = [0.0, self.piece_split, 1.0] if n == 2 else [k / n for k in range(n + 1)]
-        out = []
-        for k, piece in enumerate(zip(edges[:-1], edges[1:])):
-            out.append(
-                Group(
-                    f"{grp.key}~{k}",
-                    grp.tensor,
-                    grp.sign,
-                    grp.channels,
-                    "relu",
-                    grp.ref,
-                    list(grp.terms),
-                    grp.bias,
-                    grp.cap,
-                    base=grp.key,
-                    piece=piece,
-                )
-            )
-        return out
+        return split_pieces(grp, self.act_pieces, self.piece_split)
 
     def parts(self, tensor: int, layer: Optional[int] = None) -> list[tuple[int, Group]]:
         """Where the parts of ``tensor`` live (in ``layer`` only, if given)."""
