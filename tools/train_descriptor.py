@@ -154,6 +154,10 @@ def train(args, model) -> list[dict]:
     )
 
 
+def _ints(text: str) -> tuple[int, ...]:
+    return tuple(int(v) for v in text.split(","))
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("command", choices=("prepare", "train", "export"))
@@ -166,6 +170,8 @@ def main(argv=None) -> int:
         "--threads", type=int, default=1, help="torch threads (1 is fastest on a shared 2-core CPU)"
     )
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--widths", default="32,64,128,256,256", help="train/export: the 5 stage widths")
+    ap.add_argument("--depths", default="1,1,1,1,1", help="train/export: 3x3 convs per stage")
     ap.add_argument("--batch", type=int, default=24)
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--float-steps", type=int, default=2500)
@@ -192,7 +198,7 @@ def main(argv=None) -> int:
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
-    model = descriptor_qnet()
+    model = descriptor_qnet(_ints(args.widths), depths=_ints(args.depths))
     if args.command == "train":
         train(args, model)
         return 0

@@ -96,6 +96,30 @@ def _limit(n: int, limit: Optional[int], what: str) -> int:
     return min(n, limit)
 
 
+def _cifar10_database(train, db: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
+    """Images, labels, training-set indices and sources of the ``db`` database (see load_cifar10)."""
+    if db == "exact":
+        return train["x_exact"], train["y_exact"], train["idx_exact"], ["train"] * len(train["idx_exact"])
+    d_x, d_y = train["x_jpeg"], train["y"]
+    d_idx = np.arange(len(d_y))
+    if db == "jpeg":
+        return d_x, d_y, d_idx, ["train-jpeg"] * len(d_idx)
+    # "all": the exact copy replaces its JPEG copy; exact images beyond the JPEG range are appended
+    e_x, e_y, e_idx = train["x_exact"], train["y_exact"], train["idx_exact"]
+    inside = e_idx < len(d_y)
+    d_x, d_y = d_x.copy(), d_y.copy()
+    d_x[e_idx[inside]], d_y[e_idx[inside]] = e_x[inside], e_y[inside]
+    exact = set(e_idx[inside].tolist())
+    d_src = ["train" if i in exact else "train-jpeg" for i in range(len(d_y))]
+    d_src += ["train"] * int((~inside).sum())
+    return (
+        np.concatenate([d_x, e_x[~inside]]),
+        np.concatenate([d_y, e_y[~inside]]),
+        np.concatenate([d_idx, e_idx[~inside]]),
+        d_src,
+    )
+
+
 def load_cifar10(
     directory: str | Path,
     db: str = "exact",
@@ -128,24 +152,7 @@ def load_cifar10(
         with np.load(paths[0]) as test:
             q_x, q_y = test["x_exact"], test["y"][test["idx_exact"]]
         with np.load(paths[1]) as train:
-            if db == "exact":
-                d_x, d_y, d_idx = train["x_exact"], train["y_exact"], train["idx_exact"]
-                d_src = ["train"] * len(d_idx)
-            else:
-                d_x, d_y = train["x_jpeg"], train["y"]
-                d_idx = np.arange(len(d_y))
-                d_src = ["train-jpeg"] * len(d_idx)
-                if db == "all":
-                    e_x, e_y, e_idx = train["x_exact"], train["y_exact"], train["idx_exact"]
-                    inside = e_idx < len(d_y)
-                    d_x, d_y = d_x.copy(), d_y.copy()
-                    d_x[e_idx[inside]], d_y[e_idx[inside]] = e_x[inside], e_y[inside]
-                    exact = set(e_idx[inside].tolist())
-                    d_src = ["train" if i in exact else "train-jpeg" for i in range(len(d_y))]
-                    d_x = np.concatenate([d_x, e_x[~inside]])
-                    d_y = np.concatenate([d_y, e_y[~inside]])
-                    d_idx = np.concatenate([d_idx, e_idx[~inside]])
-                    d_src += ["train"] * int((~inside).sum())
+            d_x, d_y, d_idx, d_src = _cifar10_database(train, db)
     except (KeyError, ValueError, OSError) as exc:
         raise DatasetError(f"malformed CIFAR-10 files in {root}: {exc}") from exc
     nq, nd = _limit(len(q_y), query_limit, "query limit"), _limit(len(d_y), db_limit, "database limit")

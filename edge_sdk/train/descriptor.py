@@ -32,25 +32,35 @@ PROFILE = "lightspeeur-2803"
 STUDENT_INPUT = (112, 112, 3)
 TEACHER_SIDE = 224
 WIDTHS = (32, 64, 128, 256, 256)
+DEPTHS = (1, 1, 1, 1, 1)  # 3x3 convs per stage
 OUT_CHANNELS = 1024
 MOSAIC_K = (1, 2, 3, 4)
 
 
-def descriptor_spec(widths=WIDTHS, out_channels: int = OUT_CHANNELS, bits: int = 2) -> list[dict]:
-    """conv-pool x4, conv, raw 1x1 conv: 112 -> 7 (the teacher's grid)."""
+def descriptor_spec(
+    widths=WIDTHS, out_channels: int = OUT_CHANNELS, bits: int = 2, depths=DEPTHS
+) -> list[dict]:
+    """Five stages of ``depths[i]`` 3x3 convs (a max-pool after each of the first four), then a
+    raw 1x1 conv: 112 -> 7 (the teacher's grid).  A stage's first conv is ``conv{i}``, its
+    extra ones ``conv{i}b``, ``conv{i}c``, ... (so a deeper student keeps the names of the
+    default one)."""
+    if len(widths) != 5 or len(depths) != 5 or not all(1 <= n <= 8 for n in depths):
+        raise ValueError(
+            f"expected 5 stage widths and 5 depths in 1..8, found {tuple(widths)} and {tuple(depths)}"
+        )
     spec: list[dict] = []
-    for i, w in enumerate(widths[:4]):
-        spec += [
-            {"out": w, "bits": bits, "wq": "twn", "name": f"conv{i}"},
-            {"op": "pool", "name": f"pool{i}"},
-        ]
-    spec.append({"out": widths[4], "bits": bits, "wq": "twn", "name": "conv4"})
+    for i, (w, n) in enumerate(zip(widths, depths)):
+        for j in range(n):
+            name = f"conv{i}" + ("" if j == 0 else "bcdefgh"[j - 1])
+            spec.append({"out": w, "bits": bits, "wq": "twn", "name": name})
+        if i < 4:
+            spec.append({"op": "pool", "name": f"pool{i}"})
     spec.append({"out": out_channels, "bits": bits, "wq": "twn", "k": 1, "raw": True, "name": "embed"})
     return spec
 
 
-def descriptor_qnet(widths=WIDTHS, out_channels: int = OUT_CHANNELS, bits: int = 2) -> QNet:
-    return QNet(PROFILE, STUDENT_INPUT, descriptor_spec(widths, out_channels, bits), classes=1)
+def descriptor_qnet(widths=WIDTHS, out_channels: int = OUT_CHANNELS, bits: int = 2, depths=DEPTHS) -> QNet:
+    return QNet(PROFILE, STUDENT_INPUT, descriptor_spec(widths, out_channels, bits, depths), classes=1)
 
 
 def _resize(img: np.ndarray, side: int) -> np.ndarray:
@@ -138,6 +148,7 @@ def distill_loss(student: torch.Tensor, teacher: torch.Tensor, relational: float
 __all__ = [
     "OUT_CHANNELS",
     "STUDENT_INPUT",
+    "DEPTHS",
     "WIDTHS",
     "descriptor_qnet",
     "descriptor_spec",

@@ -71,6 +71,16 @@ def test_spec_reaches_the_teacher_grid():
     assert spec[-1]["k"] == 1 and spec[-1]["raw"]
 
 
+def test_deeper_stages_keep_the_default_layer_names():
+    names = [s["name"] for s in descriptor_spec((4, 4, 4, 4, 4), 8, depths=(1, 1, 2, 3, 1))]
+    assert names == [
+        "conv0", "pool0", "conv1", "pool1", "conv2", "conv2b", "pool2",
+        "conv3", "conv3b", "conv3c", "pool3", "conv4", "embed",
+    ]  # fmt: skip
+    with pytest.raises(ValueError, match="depths"):
+        descriptor_spec((4, 4, 4, 4, 4), 8, depths=(1, 1, 0, 1, 1))
+
+
 @pytest.fixture(scope="module")
 def small_model():
     torch.manual_seed(0)
