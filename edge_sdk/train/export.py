@@ -49,6 +49,36 @@ def _conv_layer(node, s_in: float, in_shape: tuple, act_bits: int) -> tuple[Laye
     return layer, float(p["out_scale"])
 
 
+def _pool_layer(node, s_in: float, in_shape, bits: int) -> Layer:
+    h, w, c = in_shape
+    return Layer(
+        node.name,
+        "maxpool",
+        (node.inputs[0],),
+        tuple(in_shape),
+        (h // 2, w // 2, c),
+        kernel=2,
+        stride=2,
+        act_bits=bits,
+        out_scale=s_in,
+    )
+
+
+def _add_layer(node, s_a: float, s_b: float, in_shape, act_bits: int) -> Layer:
+    p = add_params(node, s_a, s_b)
+    return Layer(
+        node.name,
+        "add",
+        tuple(node.inputs),
+        tuple(in_shape),
+        tuple(in_shape),
+        act_bits=act_bits,
+        shift=p["shift"],
+        mults=p["mults"],
+        out_scale=p["out_scale"],
+    )
+
+
 def to_network(
     model: QNet, metadata: dict | None = None, schedule: bool = True, head: bool = True
 ) -> Network:
@@ -73,39 +103,12 @@ def to_network(
             if node.op == "conv":
                 layer, scale = _conv_layer(node, s_in, in_shape, prof.activation_bits)
             elif node.op == "maxpool":
-                h, w, c = in_shape
                 bits = in_bits if src < 0 else layers[src].act_bits
-                layer, scale = (
-                    Layer(
-                        node.name,
-                        "maxpool",
-                        (src,),
-                        tuple(in_shape),
-                        (h // 2, w // 2, c),
-                        kernel=2,
-                        stride=2,
-                        act_bits=bits,
-                        out_scale=s_in,
-                    ),
-                    s_in,
-                )
+                layer, scale = _pool_layer(node, s_in, in_shape, bits), s_in
             else:
                 s_b = model.input_scale if node.inputs[1] < 0 else scales[node.inputs[1]]
-                p = add_params(node, s_in, s_b)
-                layer, scale = (
-                    Layer(
-                        node.name,
-                        "add",
-                        tuple(node.inputs),
-                        tuple(in_shape),
-                        tuple(in_shape),
-                        act_bits=prof.activation_bits,
-                        shift=p["shift"],
-                        mults=p["mults"],
-                        out_scale=p["out_scale"],
-                    ),
-                    p["out_scale"],
-                )
+                layer = _add_layer(node, s_in, s_b, in_shape, prof.activation_bits)
+                scale = layer.out_scale
             layers.append(layer)
             scales.append(scale)
     if head:
