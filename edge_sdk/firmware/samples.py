@@ -101,6 +101,20 @@ def golden_network(profile_id: str = "lightspeeur-2803") -> Network:
     """The fixed network behind tests/unit/golden/<profile_id>.edgefw."""
     p = load_profile(profile_id)
     rng = Lcg(20240229 if profile_id == "lightspeeur-2803" else 19700101)
+    layers = _golden_chip_layers(rng, p)
+    meta = _golden_metadata(profile_id)
+    if profile_id == "lightspeeur-2803":  # the nqe golden image stays chip-only (no HAS_HOST flag)
+        layers += _golden_host_head(rng)
+        meta["labels"] = ["cat", "dog", "bird"]
+        meta["output"] = "class probabilities"
+    net = Network(p, (8, 8, 3), layers, meta)
+    net.validate()
+    net.schedule = compute_schedule(net)
+    return net
+
+
+def _golden_chip_layers(rng: Lcg, p) -> list[Layer]:
+    """stem, grouped conv, 1x1, residual add, max-pool, strided depthwise, raw 1x1 head."""
     modes = sorted(p.weight_modes)  # e.g. [1, 2, 3, 5]: every mode is used once below
     layers = [_conv(rng, p, "stem", -1, (8, 8, 3), 8, bits=modes[-1], shift=9)]
     layers.append(
@@ -138,7 +152,29 @@ def golden_network(profile_id: str = "lightspeeur-2803") -> Network:
         _conv(rng, p, "dw/s2", 4, (4, 4, 8), 8, s=2, bits=modes[2] if len(modes) > 2 else modes[0], groups=8)
     )
     layers.append(_conv(rng, p, "head", 5, (2, 2, 8), 4, k=1, bits=modes[-1], output="raw", shift=2))
-    meta: dict[str, Any] = {
+    return layers
+
+
+def _golden_host_head(rng: Lcg) -> list[Layer]:
+    """GAP -> dense -> softmax on the host, after the chip's 2x2x4 raw output."""
+    w = (rng.ints(-1000, 1000, (3, 4), np.int64) / 1000.0).astype(np.float32)
+    return [
+        Layer("gap", "gap", (6,), (2, 2, 4), (1, 1, 4)),
+        Layer(
+            "fc",
+            "dense",
+            (7,),
+            (1, 1, 4),
+            (1, 1, 3),
+            dense_w=w,
+            dense_b=np.array([0.5, -0.25, 0], np.float32),
+        ),
+        Layer("prob", "softmax", (8,), (1, 1, 3), (1, 1, 3)),
+    ]
+
+
+def _golden_metadata(profile_id: str) -> dict[str, Any]:
+    return {
         "model_name": f"golden-{profile_id}",
         "input": {"layout": "HWC", "mean": [0.0, 0.0, 0.0], "scale": 1.0 / 255.0},
         "provenance": {
@@ -148,27 +184,6 @@ def golden_network(profile_id: str = "lightspeeur-2803") -> Network:
         },
         "blob": b"\x00\x01\xfe\xff",
     }
-    if profile_id == "lightspeeur-2803":  # the nqe golden image stays chip-only (no HAS_HOST flag)
-        w = (rng.ints(-1000, 1000, (3, 4), np.int64) / 1000.0).astype(np.float32)
-        layers += [
-            Layer("gap", "gap", (6,), (2, 2, 4), (1, 1, 4)),
-            Layer(
-                "fc",
-                "dense",
-                (7,),
-                (1, 1, 4),
-                (1, 1, 3),
-                dense_w=w,
-                dense_b=np.array([0.5, -0.25, 0], np.float32),
-            ),
-            Layer("prob", "softmax", (8,), (1, 1, 3), (1, 1, 3)),
-        ]
-        meta["labels"] = ["cat", "dog", "bird"]
-        meta["output"] = "class probabilities"
-    net = Network(p, (8, 8, 3), layers, meta)
-    net.validate()
-    net.schedule = compute_schedule(net)
-    return net
 
 
 def _random_metadata(rng: np.random.Generator, depth: int = 0) -> Any:
