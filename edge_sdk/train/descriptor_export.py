@@ -131,6 +131,10 @@ def export_descriptor(
     return figures
 
 
+def _n_convs(net) -> int:
+    return sum(1 for layer in net.layers if layer.op == "conv")
+
+
 def model_card(net, f: dict, history: list) -> str:
     rows = [h for h in history if h["step"] % 500 == 0 or h is history[-1]]
     return "\n".join(
@@ -142,7 +146,8 @@ def model_card(net, f: dict, history: list) -> str:
             "",
             "## What it is",
             "",
-            "- 112x112 RGB crop -> 5 conv layers with 2-bit ternary weights (one 12-bit scalar per kernel), "
+            f"- 112x112 RGB crop -> {_n_convs(net) - 1} 3x3 conv layers with 2-bit ternary weights (one 12-bit "
+            "scalar per kernel), "
             "5-bit activations, 4 max-pools -> raw 1x1 conv to a 7x7x1024 map: the teacher's grid and width, so "
             "RNIP / NIP pool it exactly like the teacher's.",
             f"- Chip weights and constants (bits x count): {f['weight_memory_bits']:,} bits.",
