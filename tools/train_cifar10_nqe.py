@@ -9,10 +9,10 @@ augmentation); the accuracy is measured on the 1,000 pixel-exact test images by
 running the exported firmware on the chip emulator / reference backend.
 
 The default epochs (3 float, 1 + 1 quantized) are a short smoke run of about 60 %.  The
-shipped image (79.5 % on the chip, 32-64-128-256 channels, 880 kbit) is two chained runs:
+shipped image (82.8 % on the chip, 32-64-128-256 channels, 880 kbit) is two chained runs:
 ``--float-epochs 20 --qweight-epochs 6 --qact-epochs 30 --fused-epochs 0 --distill 0.5
 --teacher ../shared/data/models/mlperf_tiny/pretrainedResnet.tflite``, then the same with
-``--init <first run>/float.pt --float-epochs 40``: the model card
+``--init <first run>/float.pt --float-epochs 40 --fused-epochs 3``: the model card
 (firmware_images/cifar10_nqe_1mb.md) has the exact commands and the history.
 """
 
