@@ -155,7 +155,10 @@ def train(args, model) -> list[dict]:
 
 
 def _ints(text: str) -> tuple[int, ...]:
-    return tuple(int(v) for v in text.split(","))
+    try:
+        return tuple(int(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, found {text!r}") from None
 
 
 def main(argv=None) -> int:
@@ -170,8 +173,10 @@ def main(argv=None) -> int:
         "--threads", type=int, default=1, help="torch threads (1 is fastest on a shared 2-core CPU)"
     )
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--widths", default="32,64,128,256,256", help="train/export: the 5 stage widths")
-    ap.add_argument("--depths", default="1,1,1,1,1", help="train/export: 3x3 convs per stage")
+    ap.add_argument(
+        "--widths", type=_ints, help="train/export: the 5 stage widths (default 32,64,128,256,256)"
+    )
+    ap.add_argument("--depths", type=_ints, help="train/export: 3x3 convs per stage (default 1,1,1,1,1)")
     ap.add_argument("--batch", type=int, default=24)
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--float-steps", type=int, default=2500)
@@ -198,7 +203,8 @@ def main(argv=None) -> int:
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
-    model = descriptor_qnet(_ints(args.widths), depths=_ints(args.depths))
+    arch = {k: v for k, v in (("widths", args.widths), ("depths", args.depths)) if v is not None}
+    model = descriptor_qnet(**arch)
     if args.command == "train":
         train(args, model)
         return 0

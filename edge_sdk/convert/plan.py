@@ -111,7 +111,7 @@ class Planner:
 
     def _pieces(self, grp: Group) -> list[Group]:
         """Split a ReLU group into pieces (two code maps, finer steps) where the tensor allows it."""
-        if self.act_pieces < 2 or grp.tensor in self.no_pieces:
+        if grp.tensor in self.no_pieces:
             return [grp]
         return split_pieces(grp, self.act_pieces, self.piece_split)
 

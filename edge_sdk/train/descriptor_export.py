@@ -131,8 +131,8 @@ def export_descriptor(
     return figures
 
 
-def _n_convs(net) -> int:
-    return sum(1 for layer in net.layers if layer.op == "conv")
+def _n_3x3_convs(net) -> int:
+    return sum(1 for layer in net.layers if layer.op == "conv" and layer.kernel == 3)
 
 
 def model_card(net, f: dict, history: list) -> str:
@@ -146,7 +146,7 @@ def model_card(net, f: dict, history: list) -> str:
             "",
             "## What it is",
             "",
-            f"- 112x112 RGB crop -> {_n_convs(net) - 1} 3x3 conv layers with 2-bit ternary weights (one 12-bit "
+            f"- 112x112 RGB crop -> {_n_3x3_convs(net)} 3x3 conv layers with 2-bit ternary weights (one 12-bit "
             "scalar per kernel), "
             "5-bit activations, 4 max-pools -> raw 1x1 conv to a 7x7x1024 map: the teacher's grid and width, so "
             "RNIP / NIP pool it exactly like the teacher's.",
