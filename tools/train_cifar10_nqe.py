@@ -26,24 +26,20 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 WIDTHS = (32, 64, 128, 256)  # the shipped image: 880 kbit of weights and biases, within the 1 Mb
+BITS = (3, 2, 2, 2, 2, 2, 1)  # weight bits of the seven convs (nqe: 3 quinary, 2 ternary, 1 binary)
 
 
-def spec(widths=WIDTHS) -> list[dict]:
-    """VGG-style: two 3x3 convs per resolution (the first at 3 bits, then 2 bits), 2x2 max-pools, and a
-    raw 1-bit 3x3 conv before the host's GAP + dense."""
+def spec(widths=WIDTHS, bits=BITS) -> list[dict]:
+    """VGG-style: two 3x3 convs per resolution (by default the first at 3 bits, then 2 bits), 2x2
+    max-pools, and a raw 3x3 conv (1-bit by default) before the host's GAP + dense."""
     a, b, c, d = widths
-    return [
-        {"out": a, "bits": 3},
-        {"out": a, "bits": 2},
-        {"op": "pool"},
-        {"out": b, "bits": 2},
-        {"out": b, "bits": 2},
-        {"op": "pool"},
-        {"out": c, "bits": 2},
-        {"out": c, "bits": 2},
-        {"op": "pool"},
-        {"out": d, "bits": 1, "raw": True},
-    ]
+    convs = iter(zip((a, a, b, b, c, c, d), bits))
+    layers = []
+    for per_stage in (2, 2, 2, 1):
+        layers += [{"out": w, "bits": k} for w, k in (next(convs) for _ in range(per_stage))]
+        layers.append({"op": "pool"})
+    layers[-2]["raw"] = True
+    return layers[:-1]
 
 
 def main(argv=None) -> int:
@@ -68,10 +64,18 @@ def main(argv=None) -> int:
         default=",".join(map(str, WIDTHS)),
         help="channels of the four stages (e.g. 32,64,128,256: 880 kbit of weights and 16-bit biases, within the 1 Mb)",
     )
+    ap.add_argument(
+        "--bits",
+        default=",".join(map(str, BITS)),
+        help="weight bits of the seven convs, each 1, 2 or 3 (binary, ternary, quinary)",
+    )
     args = ap.parse_args(argv)
     widths = tuple(int(v) for v in args.widths.split(","))
     if len(widths) != 4:
         ap.error(f"--widths needs 4 channel counts, found {args.widths!r}")
+    bits = tuple(int(v) for v in args.bits.split(","))
+    if len(bits) != 7 or not set(bits) <= {1, 2, 3}:
+        ap.error(f"--bits needs 7 widths, each 1, 2 or 3; found {args.bits!r}")
 
     import torch
 
@@ -80,7 +84,7 @@ def main(argv=None) -> int:
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     train_data, test_data = load_cifar10(args.data)
-    model = QNet("nqe-1mb", (32, 32, 3), spec(widths), classes=10)
+    model = QNet("nqe-1mb", (32, 32, 3), spec(widths, bits), classes=10)
     cfg = TrainConfig(
         full_plan(args),
         out_dir=args.out,

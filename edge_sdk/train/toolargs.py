@@ -21,13 +21,23 @@ def add_run_args(
     distill_help: str = "weight of distillation from the float stage",
 ) -> None:
     """``--threads --seed --batch-size --lr``, ``--<stage>-epochs`` for each stage in
-    ``epochs`` (name -> default), ``--distill``, ``--no-resume`` and ``--export-only``."""
+    ``epochs`` (name -> default), ``--fused-average`` (with a fused stage), ``--distill``,
+    ``--no-resume`` and ``--export-only``."""
     ap.add_argument("--threads", type=int, default=threads)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--batch-size", type=int, default=batch_size)
     ap.add_argument("--lr", type=float, default=lr)
     for stage, default in epochs.items():
         ap.add_argument(f"--{stage}-epochs", type=int, default=default)
+    if "fused" in epochs:
+        ap.add_argument(
+            "--fused-average",
+            type=int,
+            default=0,
+            metavar="N",
+            help="end the fused stage with the mean weights of its last N epochs (snapshots every "
+            "10 steps; docs/training.md); 0: its last weights",
+        )
     ap.add_argument("--distill", type=float, default=distill, help=distill_help)
     ap.add_argument(
         "--no-resume", action="store_true", help="start over instead of resuming from the checkpoint"
@@ -44,5 +54,5 @@ def full_plan(args: argparse.Namespace) -> list:
         Stage("qweight", args.qweight_epochs, args.lr / 3),
         Stage("calib", batches=20),
         Stage("qact", args.qact_epochs, args.lr / 3),
-        Stage("fused", args.fused_epochs, args.lr / 10),
+        Stage("fused", args.fused_epochs, args.lr / 10, average_last=getattr(args, "fused_average", 0)),
     ]

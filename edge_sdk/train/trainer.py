@@ -24,6 +24,7 @@ from typing import Callable, Optional
 import torch
 import torch.nn.functional as F
 
+from .averaging import ParamAverage, check_average_stage
 from .data import ArrayData, batches, cutmix, generator
 from .layers import stage_index
 from .model import QNet
@@ -43,6 +44,7 @@ class Stage:
     epochs: int = 0
     lr: float = 1e-3
     batches: int = 0  # calibration batches (stage "calib")
+    average_last: int = 0  # end the stage with the mean weights of its last epochs (averaging.py)
 
 
 @dataclass
@@ -61,6 +63,7 @@ class TrainConfig:
     freeze_bn: bool = False  # batch norm normalizes with its running statistics while training
     dampen: float = 0.0  # weight of the oscillation-dampening penalty in the qweight/qact stages (0: off)
     teacher_stage: str = "float"  # distil from the model as it ended this stage
+    average_every: int = 10  # steps between weight snapshots in a stage's averaging window
     max_batches: int = 0  # cap batches per epoch (tests, smoke runs)
     eval_batch: int = 500
     progress: bool = True
@@ -166,6 +169,7 @@ def train(
     for si in range(start_stage, len(cfg.stages)):
         stage = cfg.stages[si]
         stage_index(stage.name)
+        check_average_stage(stage.name, stage.average_last, stage.epochs)
         if stage.name == "calib":
             if not (si == start_stage and start_epoch > 0):
                 calibrate(model, train_data, stage.batches or 10, cfg.batch_size, cfg.seed)
@@ -174,79 +178,129 @@ def train(
             )
             say(f"[calib] caps {[round(float(n.cap), 3) for n in model.nodes]}")
             continue
-        model.set_stage(stage.name)
-        opt, sched = _optimizer(model, stage, steps * stage.epochs, cfg)
-        epoch0 = start_epoch if si == start_stage else 0
-        if state is not None and si == start_stage and epoch0 > 0:
-            opt.load_state_dict(state["opt"])
-            sched.load_state_dict(state["sched"])
-        stage_teacher = _teacher(out, model, cfg, teacher)
-        for epoch in range(epoch0, stage.epochs):
-            history.append(
-                _epoch(model, train_data, val_data, cfg, stage, si, epoch, steps, opt, sched, stage_teacher)
-            )
-            say(json.dumps(history[-1]))
-            nxt = (si, epoch + 1) if epoch + 1 < stage.epochs else (si + 1, 0)
-            save_checkpoint(
-                ckpt_path,
-                {
-                    "stage": nxt[0],
-                    "epoch": nxt[1],
-                    "model": model.state_dict(),
-                    "opt": opt.state_dict(),
-                    "sched": sched.state_dict(),
-                    "history": history,
-                    "config": _config(cfg),
-                },
-            )
+        resumed = state if si == start_stage and start_epoch > 0 else None
+        run = _StageRun(model, train_data, val_data, cfg, si, steps, ckpt_path, history, say)
+        run.start(resumed, _teacher(out, model, cfg, teacher))
+        run.epochs(start_epoch if resumed else 0)
         save_checkpoint(out / f"{stage.name}.pt", {"model": model.state_dict(), "history": history})
     cfg.history = history
     return history
 
 
-def _epoch(model, train_data, val_data, cfg, stage, si, epoch, steps, opt, sched, teacher) -> dict:
-    model.set_stage(stage.name)
-    model.train()
-    if cfg.freeze_bn:  # fine-tuning a pretrained model: keep the statistics it was set up with
-        for m in model.modules():
-            if isinstance(m, torch.nn.BatchNorm2d):
-                m.eval()
-    gen = generator(cfg.seed, si, epoch)
-    t0, total, n = time.time(), 0.0, 0
-    it = batches(
-        train_data,
-        cfg.batch_size,
-        gen,
-        aug=cfg.augment,
-        limit=cfg.max_batches,
-        pad=cfg.aug_pad,
-        flip=cfg.aug_flip,
-    )
-    bar = tqdm(
-        it,
-        total=steps,
-        desc=f"{stage.name} {epoch + 1}/{stage.epochs}",
-        leave=False,
-        disable=not cfg.progress,
-        mininterval=10,
-    )
-    for x, y in bar:
+class _StageRun:
+    """One training stage: its optimizer and schedule, its epochs with checkpoints, and the
+    weight average over its last ``average_last`` epochs (applied when the stage ends)."""
+
+    def __init__(self, model, train_data, val_data, cfg, si, steps, ckpt_path, history, say) -> None:
+        self.model, self.train_data, self.val_data, self.cfg = model, train_data, val_data, cfg
+        self.si, self.stage, self.steps = si, cfg.stages[si], steps
+        self.ckpt_path, self.history, self.say = ckpt_path, history, say
+        self.average = ParamAverage()
+
+    def start(self, resumed: Optional[dict], teacher) -> None:
+        self.model.set_stage(self.stage.name)
+        self.opt, self.sched = _optimizer(self.model, self.stage, self.steps * self.stage.epochs, self.cfg)
+        self.teacher = teacher
+        if resumed is not None:
+            self.opt.load_state_dict(resumed["opt"])
+            self.sched.load_state_dict(resumed["sched"])
+            if "average" in resumed:
+                self.average.load_state_dict(resumed["average"])
+
+    def epochs(self, epoch0: int) -> None:
+        """Epochs ``epoch0..`` with a checkpoint after each; then the average, if the stage has one.
+
+        An averaging stage checkpoints its last epoch as (stage, epochs): a run stopped before the
+        average is written resumes by computing it, never by skipping it."""
+        stage = self.stage
+        averages = stage.average_last > 0
+        for epoch in range(epoch0, stage.epochs):
+            window = epoch >= stage.epochs - stage.average_last
+            self.history.append(self._epoch(epoch, self.average if window else None))
+            self.say(json.dumps(self.history[-1]))
+            last = epoch + 1 == stage.epochs
+            self._save((self.si + 1, 0) if last and not averages else (self.si, epoch + 1))
+        if averages:
+            self._finish_average()
+
+    def _finish_average(self) -> None:
+        self.average.apply(self.model)
+        acc = evaluate(self.model, self.val_data, self.cfg.eval_batch) if self.val_data is not None else None
+        self.history.append(
+            {
+                "stage": self.stage.name,
+                "averaged_epochs": self.stage.average_last,
+                "snapshots": self.average.count,
+                "val_acc": None if acc is None else round(acc, 4),
+            }
+        )
+        self.say(json.dumps(self.history[-1]))
+        self._save((self.si + 1, 0))  # the averaged model is the stage's result from here on
+
+    def _save(self, nxt: tuple[int, int]) -> None:
+        state = {
+            "stage": nxt[0],
+            "epoch": nxt[1],
+            "model": self.model.state_dict(),
+            "opt": self.opt.state_dict(),
+            "sched": self.sched.state_dict(),
+            "history": self.history,
+            "config": _config(self.cfg),
+        }
+        if self.stage.average_last > 0:
+            state["average"] = self.average.state_dict()
+        save_checkpoint(self.ckpt_path, state)
+
+    def _step(self, x: torch.Tensor, y: torch.Tensor, gen: torch.Generator) -> float:
+        """One optimizer step on a batch (CutMix-ed with probability ``cfg.cutmix``); its loss."""
         mix = None
-        if cfg.cutmix > 0 and float(torch.rand((), generator=gen)) < cfg.cutmix:
+        if self.cfg.cutmix > 0 and float(torch.rand((), generator=gen)) < self.cfg.cutmix:
             x, y_pasted, lam = cutmix(x, y, gen)
             mix = (y_pasted, lam)
-        loss = _loss(model, x, y, teacher, cfg, mix)
-        opt.zero_grad(set_to_none=True)
+        loss = _loss(self.model, x, y, self.teacher, self.cfg, mix)
+        self.opt.zero_grad(set_to_none=True)
         loss.backward()
-        opt.step()
-        sched.step()
-        total += float(loss.detach()) * len(y)
-        n += len(y)
-    acc = evaluate(model, val_data, cfg.eval_batch) if val_data is not None else None
-    return {
-        "stage": stage.name,
-        "epoch": epoch + 1,
-        "loss": round(total / max(n, 1), 4),
-        "val_acc": None if acc is None else round(acc, 4),
-        "seconds": round(time.time() - t0, 1),
-    }
+        self.opt.step()
+        self.sched.step()
+        return float(loss.detach())
+
+    def _epoch(self, epoch: int, average: Optional[ParamAverage]) -> dict:
+        model, cfg, stage = self.model, self.cfg, self.stage
+        model.set_stage(stage.name)
+        model.train()
+        if cfg.freeze_bn:  # fine-tuning a pretrained model: keep the statistics it was set up with
+            for m in model.modules():
+                if isinstance(m, torch.nn.BatchNorm2d):
+                    m.eval()
+        gen = generator(cfg.seed, self.si, epoch)
+        t0, total, n = time.time(), 0.0, 0
+        it = batches(
+            self.train_data,
+            cfg.batch_size,
+            gen,
+            aug=cfg.augment,
+            limit=cfg.max_batches,
+            pad=cfg.aug_pad,
+            flip=cfg.aug_flip,
+        )
+        bar = tqdm(
+            it,
+            total=self.steps,
+            desc=f"{stage.name} {epoch + 1}/{stage.epochs}",
+            leave=False,
+            disable=not cfg.progress,
+            mininterval=10,
+        )
+        for i, (x, y) in enumerate(bar):
+            total += self._step(x, y, gen) * len(y)
+            n += len(y)
+            if average is not None and (i + 1) % cfg.average_every == 0:
+                average.add(model)
+        acc = evaluate(model, self.val_data, cfg.eval_batch) if self.val_data is not None else None
+        return {
+            "stage": stage.name,
+            "epoch": epoch + 1,
+            "loss": round(total / max(n, 1), 4),
+            "val_acc": None if acc is None else round(acc, 4),
+            "seconds": round(time.time() - t0, 1),
+        }

@@ -1,0 +1,122 @@
+"""Tail weight averaging in the fused stage (edge_sdk.train.averaging)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from edge_sdk.runtime import Device  # noqa: E402
+from edge_sdk.train import QNet, Stage, TrainConfig, train  # noqa: E402
+from edge_sdk.train.averaging import ParamAverage, check_average_stage  # noqa: E402
+from edge_sdk.train.data import ArrayData  # noqa: E402
+from edge_sdk.train.export import to_network, torch_codes  # noqa: E402
+
+SPEC = [{"out": 4, "bits": 2}, {"op": "pool"}, {"out": 6, "bits": 1, "k": 1, "raw": True}]
+
+
+class Interrupt(Exception):
+    pass
+
+
+def _data() -> ArrayData:
+    g = torch.Generator().manual_seed(0)
+    y = torch.randint(0, 3, (40,), generator=g)
+    x = (torch.rand(40, 8, 8, 3, generator=g) * 60 + y[:, None, None, None] * 80).to(torch.uint8)
+    return ArrayData(x, y)
+
+
+def _cfg(out, log=None) -> TrainConfig:
+    stages = [
+        Stage("float", 1, 1e-2),
+        Stage("calib", batches=2),
+        Stage("qact", 1, 5e-3),
+        Stage("fused", 3, 1e-2, average_last=2),
+    ]
+    return TrainConfig(stages, out_dir=str(out), batch_size=8, average_every=2, progress=False, log=log)
+
+
+def _model() -> QNet:
+    torch.manual_seed(0)
+    return QNet("nqe-1mb", (8, 8, 3), SPEC, classes=3)
+
+
+def test_the_mean_of_the_snapshots_is_applied():
+    a, b = _model(), _model()
+    with torch.no_grad():
+        for p in b.parameters():
+            p.add_(1.0)
+    avg = ParamAverage()
+    avg.add(a)
+    avg.add(b)
+    expect = {k: (p.detach() + 0.5) for k, p in a.named_parameters()}
+    avg.apply(a)
+    for k, p in a.named_parameters():
+        assert torch.allclose(p, expect[k]), k
+    with pytest.raises(ValueError, match="no snapshots"):
+        ParamAverage().apply(a)
+
+
+def test_averaging_is_refused_where_statistics_move():
+    with pytest.raises(ValueError, match="frozen normalization statistics.*'qact'"):
+        check_average_stage("qact", 2, 5)
+    with pytest.raises(ValueError, match="longer than"):
+        check_average_stage("fused", 4, 3)
+    check_average_stage("qact", 0, 5)  # no averaging: any stage
+
+
+def test_stage_ends_with_the_average_of_its_window(tmp_path, monkeypatch):
+    snaps = []
+    real_add = ParamAverage.add
+
+    def record(self, model):
+        snaps.append({k: p.detach().clone() for k, p in model.named_parameters()})
+        real_add(self, model)
+
+    monkeypatch.setattr(ParamAverage, "add", record)
+    history = []
+    model = _model()
+    train(model, _data(), _data(), _cfg(tmp_path, history.append))
+    # 40 images in batches of 8: 5 steps per epoch, a snapshot every 2 steps, last 2 of 3 epochs
+    assert len(snaps) == 4
+    for k, p in model.named_parameters():
+        mean = torch.stack([s[k].double() for s in snaps]).mean(0).to(p.dtype)
+        assert torch.allclose(p, mean, atol=1e-6), k
+    assert '"averaged_epochs": 2' in history[-1] and '"snapshots": 4' in history[-1]
+
+
+@pytest.mark.parametrize("interrupt_at", [4, 5, 6, 7])
+def test_resume_inside_and_after_the_window_is_exact(tmp_path, interrupt_at):
+    """Stopped as the log line is written, before that step's checkpoint: fused epoch 1 (log line 4;
+    resumes before the window), epoch 2 (5; resumes at the window's start), epoch 3 (6; resumes
+    inside the window, its snapshots from the checkpoint) or the average (7; resumes after the last
+    epoch, before the average): each run ends with the uninterrupted run's averaged model."""
+    ref = _model()
+    train(ref, _data(), _data(), _cfg(tmp_path / "ref"))
+    calls = []
+
+    def log(msg):
+        calls.append(msg)
+        if len(calls) == interrupt_at:
+            raise Interrupt
+
+    with pytest.raises(Interrupt):
+        train(_model(), _data(), _data(), _cfg(tmp_path / "cut", log))
+    torch.manual_seed(7)
+    resumed = QNet("nqe-1mb", (8, 8, 3), SPEC, classes=3)
+    train(resumed, _data(), _data(), _cfg(tmp_path / "cut"))
+    for k, v in ref.state_dict().items():
+        assert torch.equal(v, resumed.state_dict()[k]), k
+
+
+def test_averaged_model_is_still_exact_on_the_chip(tmp_path):
+    model = _model()
+    train(model, _data(), _data(), _cfg(tmp_path))
+    frames = _data().x[:5].numpy()
+    logits, outs = torch_codes(model, frames)
+    dev = Device("reference").load(to_network(model))
+    for n, frame in enumerate(frames):
+        res = dev.run(frame)
+        assert np.array_equal(res.codes, outs[-1][n])
+        np.testing.assert_allclose(res.output, logits[n], rtol=1e-4, atol=1e-4)
