@@ -7,24 +7,13 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from train_toy_helpers import SPEC, Interrupt, interrupting_log  # noqa: E402
+from train_toy_helpers import toy_data as _data  # noqa: E402
+
 from edge_sdk.runtime import Device  # noqa: E402
 from edge_sdk.train import QNet, Stage, TrainConfig, train  # noqa: E402
 from edge_sdk.train.averaging import ParamAverage, check_average_stage  # noqa: E402
-from edge_sdk.train.data import ArrayData  # noqa: E402
 from edge_sdk.train.export import to_network, torch_codes  # noqa: E402
-
-SPEC = [{"out": 4, "bits": 2}, {"op": "pool"}, {"out": 6, "bits": 1, "k": 1, "raw": True}]
-
-
-class Interrupt(Exception):
-    pass
-
-
-def _data() -> ArrayData:
-    g = torch.Generator().manual_seed(0)
-    y = torch.randint(0, 3, (40,), generator=g)
-    x = (torch.rand(40, 8, 8, 3, generator=g) * 60 + y[:, None, None, None] * 80).to(torch.uint8)
-    return ArrayData(x, y)
 
 
 def _cfg(out, log=None) -> TrainConfig:
@@ -94,15 +83,8 @@ def test_resume_inside_and_after_the_window_is_exact(tmp_path, interrupt_at):
     epoch, before the average): each run ends with the uninterrupted run's averaged model."""
     ref = _model()
     train(ref, _data(), _data(), _cfg(tmp_path / "ref"))
-    calls = []
-
-    def log(msg):
-        calls.append(msg)
-        if len(calls) == interrupt_at:
-            raise Interrupt
-
     with pytest.raises(Interrupt):
-        train(_model(), _data(), _data(), _cfg(tmp_path / "cut", log))
+        train(_model(), _data(), _data(), _cfg(tmp_path / "cut", interrupting_log(interrupt_at)))
     torch.manual_seed(7)
     resumed = QNet("nqe-1mb", (8, 8, 3), SPEC, classes=3)
     train(resumed, _data(), _data(), _cfg(tmp_path / "cut"))

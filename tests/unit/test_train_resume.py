@@ -6,21 +6,11 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from train_toy_helpers import SPEC, Interrupt, interrupting_log  # noqa: E402
+from train_toy_helpers import toy_data as _data  # noqa: E402
+
 from edge_sdk.train import QNet, Stage, TrainConfig, evaluate, train  # noqa: E402
-from edge_sdk.train.data import ArrayData, augment, generator  # noqa: E402
-
-SPEC = [{"out": 4, "bits": 2}, {"op": "pool"}, {"out": 6, "bits": 1, "k": 1, "raw": True}]
-
-
-class Interrupt(Exception):
-    pass
-
-
-def _data() -> ArrayData:
-    g = torch.Generator().manual_seed(0)
-    y = torch.randint(0, 3, (40,), generator=g)
-    x = (torch.rand(40, 8, 8, 3, generator=g) * 60 + y[:, None, None, None] * 80).to(torch.uint8)
-    return ArrayData(x, y)
+from edge_sdk.train.data import augment, generator  # noqa: E402
 
 
 def _cfg(out, log=None) -> TrainConfig:
@@ -37,16 +27,9 @@ def _cfg(out, log=None) -> TrainConfig:
 def _run(out, interrupt_at=0):
     torch.manual_seed(0)
     model = QNet("nqe-1mb", (8, 8, 3), SPEC, classes=3)
-    calls = []
-
-    def log(msg):
-        calls.append(msg)
-        if interrupt_at and len(calls) == interrupt_at:
-            raise Interrupt
-
     data = _data()
     try:
-        train(model, data, data, _cfg(out, log))
+        train(model, data, data, _cfg(out, interrupting_log(interrupt_at)))
     except Interrupt:
         torch.manual_seed(123)  # a fresh process: other RNG state, a new model
         model = QNet("nqe-1mb", (8, 8, 3), SPEC, classes=3)
