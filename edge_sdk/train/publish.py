@@ -120,6 +120,11 @@ def _history(run_dir: Path) -> list[dict]:
     return torch.load(path, weights_only=False).get("history", []) if path.is_file() else []
 
 
+def _cell(v) -> str:
+    """A history value for the table: '-' where there is none (e.g. the loss of a weight average)."""
+    return "-" if v is None else str(v)
+
+
 def model_card(net: Network, model: QNet, f: dict, history: list[dict], data_desc: str) -> str:
     """The model card (markdown) written next to the firmware image."""
     wbits = sorted({layer.weight_bits for layer in net.chip_layers if layer.op == "conv"})
@@ -164,6 +169,7 @@ def model_card(net: Network, model: QNet, f: dict, history: list[dict], data_des
         "|---|---|---|---|---|",
     ]
     lines += [
-        f"| {h['stage']} | {h['epoch']} | {h['loss']} | {h['val_acc']} | {h['seconds']} |" for h in history
+        f"| {h['stage']} | {h['epoch']} | {_cell(h['loss'])} | {_cell(h['val_acc'])} | {h['seconds']} |"
+        for h in history
     ]
     return "\n".join(lines) + "\n"

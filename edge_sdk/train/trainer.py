@@ -224,14 +224,19 @@ class _StageRun:
             self._finish_average()
 
     def _finish_average(self) -> None:
+        t0 = time.time()
         self.average.apply(self.model)
         acc = evaluate(self.model, self.val_data, self.cfg.eval_batch) if self.val_data is not None else None
+        n = self.stage.average_last
         self.history.append(
             {
                 "stage": self.stage.name,
-                "averaged_epochs": self.stage.average_last,
+                "epoch": f"mean of last {n}",
+                "averaged_epochs": n,
                 "snapshots": self.average.count,
+                "loss": None,
                 "val_acc": None if acc is None else round(acc, 4),
+                "seconds": round(time.time() - t0, 1),
             }
         )
         self.say(json.dumps(self.history[-1]))

@@ -102,3 +102,24 @@ def test_averaged_model_is_still_exact_on_the_chip(tmp_path):
         res = dev.run(frame)
         assert np.array_equal(res.codes, outs[-1][n])
         np.testing.assert_allclose(res.output, logits[n], rtol=1e-4, atol=1e-4)
+
+
+def test_the_model_card_lists_the_average(tmp_path):
+    from edge_sdk.train.publish import publish
+
+    model = _model()
+    train(model, _data(), _data(), _cfg(tmp_path))
+    fw = tmp_path / "toy.edgefw"
+    figures = publish(
+        model,
+        tmp_path,
+        fw,
+        _data(),
+        name="toy",
+        data_desc="toy data",
+        command="train toy",
+        backend="reference",
+    )
+    card = fw.with_suffix(".md").read_text()
+    assert "| fused | mean of last 2 | - |" in card
+    assert figures["chip_accuracy"] == figures["torch_fused_accuracy"]
