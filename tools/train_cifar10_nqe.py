@@ -69,6 +69,13 @@ def main(argv=None) -> int:
         default=",".join(map(str, BITS)),
         help="weight bits of the seven convs, each 1, 2 or 3 (binary, ternary, quinary)",
     )
+    ap.add_argument(
+        "--bsn-shift",
+        choices=("track", "calibrated"),
+        default="track",
+        help="when the bit-shift normalization exponents may change: 'track' (until the fused stage) or "
+        "'calibrated' (fixed from cap calibration on; docs/training.md)",
+    )
     args = ap.parse_args(argv)
     widths = tuple(int(v) for v in args.widths.split(","))
     if len(widths) != 4:
@@ -84,7 +91,7 @@ def main(argv=None) -> int:
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     train_data, test_data = load_cifar10(args.data)
-    model = QNet("nqe-1mb", (32, 32, 3), spec(widths, bits), classes=10)
+    model = QNet("nqe-1mb", (32, 32, 3), spec(widths, bits), classes=10, bsn_shift=args.bsn_shift)
     cfg = TrainConfig(
         full_plan(args),
         out_dir=args.out,

@@ -46,11 +46,32 @@ class BitShiftNorm(nn.Module):
     ``k = round(log2(mean_c sigma_c / tau))`` from running statistics (EMA), so the
     normalized output has a standard deviation of about ``tau`` output code units.
     On chip it is ``(acc + b_c) >> k`` with ``b_c = round(beta_c 2^k - mu_c)``.
+
+    ``shift`` says when k may change: ``"track"`` in every training stage until the fused one,
+    ``"calibrated"`` only until the activation caps are calibrated (then it is fixed, like the
+    activation exponent ``e``).  Why the second: k is discrete, so when the running sigma drifts
+    across a half-integer of log2 the layer's output doubles or halves in one step, every 2-bit
+    activation downstream changes and the loss jumps (docs/training.md).
     """
 
-    def __init__(self, channels: int, *, tau: float = 1.0, beta0: float = 1.0, momentum: float = 0.1) -> None:
+    SHIFT_POLICIES = ("track", "calibrated")
+
+    def __init__(
+        self,
+        channels: int,
+        *,
+        tau: float = 1.0,
+        beta0: float = 1.0,
+        momentum: float = 0.1,
+        shift: str = "track",
+    ) -> None:
         super().__init__()
-        self.tau, self.momentum = tau, momentum
+        if shift not in self.SHIFT_POLICIES:
+            raise ValueError(
+                f"bit-shift normalization shift policy must be one of {self.SHIFT_POLICIES}, found {shift!r}"
+            )
+        self.tau, self.momentum, self.shift_policy = tau, momentum, shift
+        self.shift_frozen = False
         self.beta = nn.Parameter(torch.full((channels,), float(beta0)))
         self.register_buffer("running_mean", torch.zeros(channels))
         self.register_buffer("running_sigma", torch.zeros(()))  # 0: not yet initialized
@@ -64,7 +85,8 @@ class BitShiftNorm(nn.Module):
         m = 1.0 if first else self.momentum
         self.running_mean.mul_(1 - m).add_(m * mu)
         self.running_sigma.mul_(1 - m).add_(m * sigma)
-        self.k.fill_(self.exponent_for(float(self.running_sigma)))
+        if not self.shift_frozen:
+            self.k.fill_(self.exponent_for(float(self.running_sigma)))
 
     def exponent_for(self, sigma: float) -> int:
         return int(min(15, max(0, round(math.log2(max(sigma, 1e-12) / self.tau)))))
@@ -148,6 +170,7 @@ class QConv(Node):
         heq_momentum: float = 0.1,
         pad: tuple[int, int, int, int] | None = None,
         kernel_method: str = "paper",
+        bsn_shift: str = "track",
     ) -> None:
         super().__init__(profile, inputs, name)
         self.kernel_method = kernel_method  # lightspeeur per-kernel fit (quant.KERNEL_METHODS)
@@ -174,7 +197,7 @@ class QConv(Node):
             # qact stage did (rescaled weights round differently where QAT parked them on a threshold)
             self.register_buffer("gain", torch.ones(c_out))
         else:
-            self.bsn = BitShiftNorm(c_out, tau=tau, beta0=0.0 if raw else 1.0)
+            self.bsn = BitShiftNorm(c_out, tau=tau, beta0=0.0 if raw else 1.0, shift=bsn_shift)
             self.register_buffer("step", torch.zeros((), dtype=torch.float64))  # HEQ step, EMA
 
     @property
@@ -253,6 +276,8 @@ class QConv(Node):
 
     def set_stage(self, stage: str) -> None:
         self.stage = stage
+        if not self.per_kernel and self.bsn.shift_policy == "calibrated":
+            self.bsn.shift_frozen = stage in ("qact", "fused")
         if stage == "fused":
             self.fold()
             if not self.per_kernel:
@@ -297,7 +322,13 @@ class QAdd(Node):
 
 
 def make_node(
-    profile: ChipProfile, spec: dict, c_in: int, inputs: tuple[int, ...], name: str, tau: float = 1.0
+    profile: ChipProfile,
+    spec: dict,
+    c_in: int,
+    inputs: tuple[int, ...],
+    name: str,
+    tau: float = 1.0,
+    bsn_shift: str = "track",
 ) -> Node:
     """Build one node from a spec dict: {"op": "conv"|"pool"|"add", ...}."""
     op = spec.get("op", "conv")
@@ -319,6 +350,7 @@ def make_node(
         tau=tau,
         pad=tuple(spec["pad"]) if "pad" in spec else None,
         kernel_method=str(spec.get("wq", "paper")),
+        bsn_shift=bsn_shift,
     )
 
 

@@ -9,6 +9,8 @@ Each spec entry is a node: a conv (``out``, ``bits``, optional ``k``, ``s``, ``g
 ``raw``, ``pad`` = (top, left, bottom, right)), ``{"op": "pool"}`` or ``{"op": "add", "inputs": [i, j]}``; nodes read the
 previous node unless ``inputs`` says otherwise.  The host head is global average
 pooling and a dense layer (float, on the CPU, as ``edge_sdk.runtime.host`` runs it).
+``bsn_shift`` (nqe): when the bit-shift normalization exponents may change
+(``layers.BitShiftNorm``: ``"track"`` or ``"calibrated"``).
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ class QNet(nn.Module):
         *,
         classes: int = 10,
         tau: float = 1.0,
+        bsn_shift: str = "track",
     ) -> None:
         super().__init__()
         self.profile = load_profile(profile)
@@ -53,7 +56,8 @@ class QNet(nn.Module):
         for i, s in enumerate(self.spec):
             inputs = tuple(s.get("inputs", (i - 1,)))
             c_in = self.input_shape[2] if inputs[0] < 0 else channels[inputs[0]]
-            node = make_node(self.profile, s, c_in, inputs, s.get("name", f"{s.get('op', 'conv')}{i}"), tau)
+            name = s.get("name", f"{s.get('op', 'conv')}{i}")
+            node = make_node(self.profile, s, c_in, inputs, name, tau, bsn_shift)
             nodes.append(node)
             channels.append(node.c_out if isinstance(node, QConv) else c_in)
         self.nodes = nn.ModuleList(nodes)
