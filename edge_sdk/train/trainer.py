@@ -9,7 +9,9 @@ epoch the model, optimizer, scheduler and history go to ``out_dir/ckpt.pt``; cal
 ``train`` again with the same arguments resumes where it stopped, and gives the same
 result as an uninterrupted run (the shuffling and augmentation of every epoch are
 seeded by (seed, stage, epoch)).  Optional distillation from a teacher (a torch
-module mapping the same uint8 batch to logits, e.g. the float stage's model).
+module mapping the same uint8 batch to logits, e.g. the float stage's model), and
+optional weight averaging over the fused stage's last epochs (``Stage.average_last``,
+:mod:`edge_sdk.train.averaging`).
 """
 
 from __future__ import annotations
