@@ -51,6 +51,9 @@ def cifar_images(data: Path) -> np.ndarray:
 def prepare(args) -> None:
     from edge_sdk.train.descriptor import mosaic_samples
     from edge_sdk.train.descriptor_export import TeacherMaps
+    from edge_sdk.train.synthetic import leaves_samples
+
+    make_samples = {"mosaics": mosaic_samples, "leaves": leaves_samples}[args.source]
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -63,7 +66,7 @@ def prepare(args) -> None:
         if path.is_file():
             continue
         t0 = time.time()
-        big, small = mosaic_samples(images, c * CHUNK, (c + 1) * CHUNK, args.seed, jitter=args.jitter)
+        big, small = make_samples(images, c * CHUNK, (c + 1) * CHUNK, args.seed, jitter=args.jitter)
         tmp = path.with_suffix(".tmp.npz")
         np.savez(tmp, x=small, t=teacher(big))
         tmp.replace(path)
@@ -71,18 +74,24 @@ def prepare(args) -> None:
 
 
 def load_chunks(out: Path, samples: int, extra: str = "") -> tuple[np.ndarray, np.ndarray, float]:
-    """The first ``samples`` prepared samples of ``out``, plus every chunk in ``extra`` (a folder)."""
+    """The first ``samples`` prepared samples of ``out``, plus every chunk in ``extra`` (folders,
+    comma-separated)."""
     paths = [out / f"chunk{c:03d}.npz" for c in range(samples // CHUNK)]
-    if extra:
-        paths += sorted(Path(extra).glob("chunk*.npz"))
+    folders = [Path(f) for f in extra.split(",") if f]
+    for folder in folders:
+        found = sorted(folder.glob("chunk*.npz"))
+        if not found:
+            raise FileNotFoundError(f"--extra-chunks {folder}: no prepared chunk*.npz there")
+        paths += found
     xs, ts = [], []
     for path in paths:
         with np.load(path) as d:
             xs.append(d["x"])
             ts.append(d["t"])
     scale = json.loads((out / "teacher.json").read_text())["scale"]
-    if extra and json.loads((Path(extra) / "teacher.json").read_text())["scale"] != scale:
-        raise ValueError(f"{extra} was prepared with another teacher scale than {out}")
+    for folder in folders:
+        if json.loads((folder / "teacher.json").read_text())["scale"] != scale:
+            raise ValueError(f"{folder} was prepared with another teacher scale than {out}")
     return np.concatenate(xs), np.concatenate(ts), scale
 
 
@@ -184,9 +193,17 @@ def main(argv=None) -> int:
     ap.add_argument("--qact-steps", type=int, default=1000)
     ap.add_argument("--fused-steps", type=int, default=200)
     ap.add_argument("--ckpt-every", type=int, default=50)
-    ap.add_argument("--jitter", action="store_true", help="prepare: colour-jittered mosaics (both sides)")
+    ap.add_argument("--jitter", action="store_true", help="prepare: colour-jittered samples (both sides)")
+    ap.add_argument(
+        "--source",
+        choices=("mosaics", "leaves"),
+        default="mosaics",
+        help="prepare: CIFAR mosaics, or dead-leaves canvases textured from CIFAR (edge_sdk.train.synthetic)",
+    )
     ap.add_argument("--chunks", default="", help="train: read the prepared chunks from here (default --out)")
-    ap.add_argument("--extra-chunks", default="", help="train: also every chunk in this folder")
+    ap.add_argument(
+        "--extra-chunks", default="", help="train: also every chunk in these folders (comma-separated)"
+    )
     ap.add_argument("--init", default="", help="train: fine-tune from this checkpoint's weights")
     ap.add_argument("--keep-caps", action="store_true", help="train: skip cap calibration (with --init)")
     ap.add_argument(
