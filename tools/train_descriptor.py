@@ -53,7 +53,10 @@ def prepare(args) -> None:
     from edge_sdk.train.descriptor_export import TeacherMaps
     from edge_sdk.train.synthetic import leaves_samples
 
+    if args.invariant and args.source != "mosaics":
+        raise SystemExit("--invariant applies to --source mosaics")
     make_samples = {"mosaics": mosaic_samples, "leaves": leaves_samples}[args.source]
+    extra = {"invariant": True} if args.invariant else {}
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -66,7 +69,9 @@ def prepare(args) -> None:
         if path.is_file():
             continue
         t0 = time.time()
-        big, small = make_samples(images, c * CHUNK, (c + 1) * CHUNK, args.seed, jitter=args.jitter)
+        big, small = make_samples(
+            images, c * CHUNK, (c + 1) * CHUNK, args.seed, jitter=args.jitter or args.invariant, **extra
+        )
         tmp = path.with_suffix(".tmp.npz")
         np.savez(tmp, x=small, t=teacher(big))
         tmp.replace(path)
@@ -77,6 +82,12 @@ def load_chunks(out: Path, samples: int, extra: str = "") -> tuple[np.ndarray, n
     """The first ``samples`` prepared samples of ``out``, plus every chunk in ``extra`` (folders,
     comma-separated)."""
     paths = [out / f"chunk{c:03d}.npz" for c in range(samples // CHUNK)]
+    missing = [p.name for p in paths if not p.is_file()]
+    if missing:
+        raise FileNotFoundError(
+            f"{out}: {len(missing)} of {len(paths)} prepared chunks missing (first {missing[0]}); "
+            "run `prepare` with this --out, or point --chunks at the folder that has them"
+        )
     folders = [Path(f) for f in extra.split(",") if f]
     for folder in folders:
         found = sorted(folder.glob("chunk*.npz"))
@@ -194,6 +205,11 @@ def main(argv=None) -> int:
     ap.add_argument("--fused-steps", type=int, default=200)
     ap.add_argument("--ckpt-every", type=int, default=50)
     ap.add_argument("--jitter", action="store_true", help="prepare: colour-jittered samples (both sides)")
+    ap.add_argument(
+        "--invariant",
+        action="store_true",
+        help="prepare: jitter only the student's side (the teacher sees the original): colour invariance",
+    )
     ap.add_argument(
         "--source",
         choices=("mosaics", "leaves"),

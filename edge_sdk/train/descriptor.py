@@ -105,21 +105,28 @@ def mosaic_samples(
     seed: int,
     sides=(TEACHER_SIDE, STUDENT_INPUT[0]),
     jitter: bool = False,
+    invariant: bool = False,
 ) -> list[np.ndarray]:
     """Samples ``start..stop-1`` as mosaic canvases resized to each of ``sides`` (uint8 (n, s, s, 3) each).
 
     Sample i is a function of (seed, i) only, so any chunk can be (re)made on its own; ``jitter``
-    changes each canvas's colours (``photometric_jitter``, its own random stream).
+    changes each canvas's colours (``photometric_jitter``, its own random stream).  ``invariant``
+    (with ``jitter``) changes only what the student sees (``sides[1:]``); the teacher's side
+    (``sides[0]``) keeps the original, so the student learns to answer a colour-shifted image
+    as the teacher answers the original, rather than to copy the teacher's own colour response.
     """
+    if invariant and not jitter:
+        raise ValueError("invariant=True needs jitter=True (it says which side the jitter reaches)")
     n = stop - start
     outs = [np.empty((n, s, s, images.shape[3]), np.uint8) for s in sides]
     for j in range(n):
         rng = np.random.default_rng([seed, start + j])
         canvas = np.ascontiguousarray(mosaic(images, rng, int(rng.choice(MOSAIC_K))))
+        shifted = canvas
         if jitter:
-            canvas = photometric_jitter(canvas, np.random.default_rng([seed, start + j, 1]))
-        for out, s in zip(outs, sides):
-            out[j] = _resize(canvas, s)
+            shifted = photometric_jitter(canvas, np.random.default_rng([seed, start + j, 1]))
+        for side, (out, s) in enumerate(zip(outs, sides)):
+            out[j] = _resize(canvas if invariant and side == 0 else shifted, s)
     return outs
 
 

@@ -155,3 +155,17 @@ def test_jittered_mosaics_share_geometry_with_plain_ones():
     grey = lambda a: a.astype(float) @ [0.299, 0.587, 0.114]  # noqa: E731
     for p, j in zip(plain, jit):
         assert np.corrcoef(grey(p).ravel(), grey(j).ravel())[0, 1] > 0.8
+
+
+def test_invariant_jitter_reaches_only_the_students_side():
+    from edge_sdk.train.descriptor import mosaic_samples
+
+    images = np.random.default_rng(2).integers(0, 256, (50, 32, 32, 3), dtype=np.uint8)
+    plain_t, plain_s = mosaic_samples(images, 0, 3, seed=1, sides=(64, 32))
+    jit_t, jit_s = mosaic_samples(images, 0, 3, seed=1, sides=(64, 32), jitter=True)
+    inv_t, inv_s = mosaic_samples(images, 0, 3, seed=1, sides=(64, 32), jitter=True, invariant=True)
+    assert np.array_equal(inv_t, plain_t)  # the teacher answers the original
+    assert np.array_equal(inv_s, jit_s) and not np.array_equal(inv_s, plain_s)  # the student sees the shift
+    assert not np.array_equal(jit_t, plain_t)
+    with pytest.raises(ValueError, match="needs jitter"):
+        mosaic_samples(images, 0, 1, seed=1, invariant=True)
