@@ -6,7 +6,8 @@ Originals: the high-resolution photos and the Kodak images (``role=db``).  For e
 queries (``role=query``, same group) are: crops at several scales and positions, 90/180/270
 rotations of a crop, JPEG re-encodes (quality 30..60) and colour shifts (gain, gamma, hue
 swap).  Distractors (``role=db``, groups of their own) are crops of the UKBench photos.
-Writes JPEG/PNG files plus ``gt.csv`` (filename,group_id,role).  Never used for training.
+Writes JPEG/PNG files plus ``gt.csv`` (filename,group_id,role,kind; kind names the query's
+transformation, so ``retrieval-eval`` also reports mAP per kind).  Never used for training.
 """
 
 from __future__ import annotations
@@ -56,20 +57,20 @@ def build(data: Path, out: Path, seed: int = 0) -> int:
         img = Image.open(path).convert("RGB")
         name = f"orig_{group:03d}.png"
         img.save(out / name)
-        rows.append((name, group, "db"))
+        rows.append((name, group, "db", ""))
         for suffix, q in variants(img, rng):
             qname = f"q_{group:03d}_{suffix}.jpg"
             q.save(out / qname, quality=int(rng.integers(30, 61)) if suffix == "jpeg" else 90)
-            rows.append((qname, group, "query"))
+            rows.append((qname, group, "query", suffix))
     distractors = sorted((data / "retrieval" / "ukbench_first14").glob("*.jpg"))
     for n, path in enumerate(distractors):
         d = _crop(Image.open(path).convert("RGB"), rng, 0.8)
         dname = f"distractor_{n:03d}.jpg"
         d.save(out / dname, quality=90)
-        rows.append((dname, len(originals) + n, "db"))
+        rows.append((dname, len(originals) + n, "db", ""))
     with open(out / "gt.csv", "w", newline="") as fh:
         writer = csv.writer(fh)
-        writer.writerow(["filename", "group_id", "role"])
+        writer.writerow(["filename", "group_id", "role", "kind"])
         writer.writerows(rows)
     return len(rows)
 

@@ -1,7 +1,9 @@
 """Retrieval evaluation sets: a folder of images plus a ground-truth CSV, or images held in memory.
 
-CSV columns: ``filename,group_id[,role]`` with role ``query``, ``db`` or ``both``
-(default both).  The UKBench layout in ../shared/data/retrieval is the first instance.
+CSV columns: ``filename,group_id[,role[,kind]]`` with role ``query``, ``db`` or ``both``
+(default both); ``kind`` optionally names what a query is (e.g. ``crop0.5``, ``rot``,
+``colour``), and the evaluation then also reports mAP per kind.  The UKBench layout in
+../shared/data/retrieval is the first instance.
 
 :func:`load_cifar10` builds the CIFAR-10 class-retrieval set of the deep-hashing
 protocol in memory (no files written): the 1,000 pixel-exact test images are the
@@ -38,6 +40,14 @@ class EvalSet:
     map_at: tuple[int, ...] = ()
     ns: bool = True
     name: str = ""
+    kinds: Optional[list[str]] = None  # per image: what the query is ("" for none); None: no kind column
+
+    def query_kinds(self) -> dict[str, np.ndarray]:
+        """Positions in ``query_idx`` of each named query kind (empty when the set has no kinds)."""
+        if not self.kinds:
+            return {}
+        labels = np.array([self.kinds[int(i)] for i in self.query_idx])
+        return {k: np.flatnonzero(labels == k) for k in sorted(set(labels.tolist()) - {""})}
 
     def __len__(self) -> int:
         return len(self.files)
@@ -63,9 +73,10 @@ def load_evalset(images: str | Path, gt_csv: str | Path) -> EvalSet:
     root, gt = Path(images), Path(gt_csv)
     if not gt.is_file():
         raise DatasetError(f"ground-truth CSV not found: {gt}")
-    files, groups, roles = [], [], []
+    files, groups, roles, kinds = [], [], [], []
     with gt.open(newline="") as fh:
-        for n, row in enumerate(csv.DictReader(fh), start=2):
+        reader = csv.DictReader(fh)
+        for n, row in enumerate(reader, start=2):
             try:
                 name, group = row["filename"], int(row["group_id"])
             except (KeyError, ValueError, TypeError) as exc:
@@ -78,9 +89,11 @@ def load_evalset(images: str | Path, gt_csv: str | Path) -> EvalSet:
             files.append(name)
             groups.append(group)
             roles.append(role)
+            kinds.append((row.get("kind") or "").strip())
+        has_kinds = "kind" in (reader.fieldnames or [])
     if not files:
         raise DatasetError(f"{gt}: no rows")
-    return EvalSet(root, files, np.array(groups), roles, name=gt.name)
+    return EvalSet(root, files, np.array(groups), roles, name=gt.name, kinds=kinds if has_kinds else None)
 
 
 CIFAR10_FILES = ("cifar10_test.npz", "cifar10_train_20k.npz")

@@ -69,6 +69,22 @@ def score(
     return out
 
 
+def map_by_kind(evalset: EvalSet, descs: np.ndarray) -> dict[str, float]:
+    """mAP (float descriptors) over each query kind of the set's ``kind`` column: which change of the
+    image a descriptor copes with worst.  Empty when the set names no kinds."""
+    q_idx, db_idx = evalset.query_idx, evalset.db_idx
+    position = {int(d): n for n, d in enumerate(db_idx)}
+    out = {}
+    for kind, rows in evalset.query_kinds().items():
+        q = q_idx[rows]
+        self_index = np.array([position.get(int(i), -1) for i in q])
+        metrics = evaluate_descriptors(
+            descs[q], descs[db_idx], evalset.groups[q], evalset.groups[db_idx], self_index, ks=(1,), ns=False
+        )
+        out[kind] = metrics["mAP"]
+    return out
+
+
 def run_eval(
     evalset: EvalSet, methods: dict[str, Method], progress: bool = True, keep: Optional[dict] = None
 ) -> dict[str, dict]:
@@ -83,6 +99,9 @@ def run_eval(
             "seconds_per_image": seconds,
             "encodings": score(evalset, descs),
         }
+        by_kind = map_by_kind(evalset, descs)
+        if by_kind:
+            results[name]["map_by_kind"] = by_kind
     return results
 
 
@@ -99,7 +118,20 @@ def format_table(results: dict[str, dict]) -> str:
         for enc, m in r["encodings"].items():
             cells = " ".join(f"{m[k]:8.4f}" for k in metrics)
             lines.append(f"{name:22s} {enc:8s} {m['bytes']:6d} {cells} {r['seconds_per_image']:7.3f}")
-    return "\n".join(lines)
+    return "\n".join(lines + _kind_lines(results))
+
+
+def _kind_lines(results: dict[str, dict]) -> list[str]:
+    """The mAP-per-query-kind table (float descriptors), when the set names kinds."""
+    kinds = sorted({k for r in results.values() for k in r.get("map_by_kind", {})})
+    if not kinds:
+        return []
+    lines = ["", "mAP by query kind (float)", f"{'method':22s} " + " ".join(f"{k:>9s}" for k in kinds)]
+    for name, r in results.items():
+        by_kind = r.get("map_by_kind", {})
+        cells = " ".join(f"{by_kind[k]:9.4f}" if k in by_kind else f"{'-':>9s}" for k in kinds)
+        lines.append(f"{name:22s} {cells}")
+    return lines
 
 
 def save_topk_png(
