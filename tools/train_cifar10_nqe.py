@@ -33,13 +33,13 @@ def spec(widths=WIDTHS, bits=BITS) -> list[dict]:
     """VGG-style: two 3x3 convs per resolution (by default the first at 3 bits, then 2 bits), 2x2
     max-pools, and a raw 3x3 conv (1-bit by default) before the host's GAP + dense."""
     a, b, c, d = widths
-    convs = iter(zip((a, a, b, b, c, c, d), bits))
     layers = []
-    for per_stage in (2, 2, 2, 1):
-        layers += [{"out": w, "bits": k} for w, k in (next(convs) for _ in range(per_stage))]
-        layers.append({"op": "pool"})
-    layers[-2]["raw"] = True
-    return layers[:-1]
+    for i, (w, k) in enumerate(zip((a, a, b, b, c, c, d), bits)):
+        layers.append({"out": w, "bits": k})
+        if i in (1, 3, 5):  # after each pair of convs
+            layers.append({"op": "pool"})
+    layers[-1]["raw"] = True
+    return layers
 
 
 def main(argv=None) -> int:

@@ -56,7 +56,6 @@ def prepare(args) -> None:
     if args.invariant and args.source != "mosaics":
         raise SystemExit("--invariant applies to --source mosaics")
     make_samples = {"mosaics": mosaic_samples, "leaves": leaves_samples}[args.source]
-    extra = {"invariant": True} if args.invariant else {}
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -70,7 +69,12 @@ def prepare(args) -> None:
             continue
         t0 = time.time()
         big, small = make_samples(
-            images, c * CHUNK, (c + 1) * CHUNK, args.seed, jitter=args.jitter or args.invariant, **extra
+            images,
+            c * CHUNK,
+            (c + 1) * CHUNK,
+            args.seed,
+            jitter=args.jitter or args.invariant,
+            invariant=args.invariant,
         )
         tmp = path.with_suffix(".tmp.npz")
         np.savez(tmp, x=small, t=teacher(big))
@@ -88,21 +92,19 @@ def load_chunks(out: Path, samples: int, extra: str = "") -> tuple[np.ndarray, n
             f"{out}: {len(missing)} of {len(paths)} prepared chunks missing (first {missing[0]}); "
             "run `prepare` with this --out, or point --chunks at the folder that has them"
         )
-    folders = [Path(f) for f in extra.split(",") if f]
-    for folder in folders:
+    scale = json.loads((out / "teacher.json").read_text())["scale"]
+    for folder in (Path(f) for f in extra.split(",") if f):  # checked before any chunk is read
         found = sorted(folder.glob("chunk*.npz"))
         if not found:
             raise FileNotFoundError(f"--extra-chunks {folder}: no prepared chunk*.npz there")
+        if json.loads((folder / "teacher.json").read_text())["scale"] != scale:
+            raise ValueError(f"{folder} was prepared with another teacher scale than {out}")
         paths += found
     xs, ts = [], []
     for path in paths:
         with np.load(path) as d:
             xs.append(d["x"])
             ts.append(d["t"])
-    scale = json.loads((out / "teacher.json").read_text())["scale"]
-    for folder in folders:
-        if json.loads((folder / "teacher.json").read_text())["scale"] != scale:
-            raise ValueError(f"{folder} was prepared with another teacher scale than {out}")
     return np.concatenate(xs), np.concatenate(ts), scale
 
 

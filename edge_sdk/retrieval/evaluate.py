@@ -35,6 +35,12 @@ def describe_all(
     return np.stack(descs).astype(np.float32), float(np.median(times))
 
 
+def _self_index(q_idx: np.ndarray, db_idx: np.ndarray) -> np.ndarray:
+    """For each query, its position in the database (-1 when it is not a database item)."""
+    position = {int(d): n for n, d in enumerate(db_idx)}
+    return np.array([position.get(int(q), -1) for q in q_idx])
+
+
 def score(
     evalset: EvalSet, descs: np.ndarray, encodings: Sequence[str] = ("float", "float16", "int8", "binary")
 ) -> dict[str, dict]:
@@ -43,8 +49,7 @@ def score(
     The metrics are the evaluation set's (``ks``, ``map_at``, ``ns``), computed over blocks of queries.
     """
     q_idx, db_idx = evalset.query_idx, evalset.db_idx
-    position = {int(d): n for n, d in enumerate(db_idx)}
-    self_index = np.array([position.get(int(q), -1) for q in q_idx])
+    self_index = _self_index(q_idx, db_idx)
     dim = descs.shape[1]
     # Sign bits of non-negative features carry nothing: binary codes are taken after centering on the database
     # mean (what PCA-whitening stored in the firmware does on the device).
@@ -73,13 +78,17 @@ def map_by_kind(evalset: EvalSet, descs: np.ndarray) -> dict[str, float]:
     """mAP (float descriptors) over each query kind of the set's ``kind`` column: which change of the
     image a descriptor copes with worst.  Empty when the set names no kinds."""
     q_idx, db_idx = evalset.query_idx, evalset.db_idx
-    position = {int(d): n for n, d in enumerate(db_idx)}
     out = {}
     for kind, rows in evalset.query_kinds().items():
         q = q_idx[rows]
-        self_index = np.array([position.get(int(i), -1) for i in q])
         metrics = evaluate_descriptors(
-            descs[q], descs[db_idx], evalset.groups[q], evalset.groups[db_idx], self_index, ks=(1,), ns=False
+            descs[q],
+            descs[db_idx],
+            evalset.groups[q],
+            evalset.groups[db_idx],
+            _self_index(q, db_idx),
+            ks=(1,),
+            ns=False,
         )
         out[kind] = metrics["mAP"]
     return out

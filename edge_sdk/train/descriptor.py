@@ -98,6 +98,37 @@ def photometric_jitter(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.clip(np.round(x * 255.0), 0, 255).astype(np.uint8)
 
 
+def canvas_samples(
+    make_canvas,
+    start: int,
+    stop: int,
+    seed: int,
+    sides=(TEACHER_SIDE, STUDENT_INPUT[0]),
+    jitter: bool = False,
+    invariant: bool = False,
+    channels: int = 3,
+) -> list[np.ndarray]:
+    """Canvases ``make_canvas(i)`` for i in ``start..stop-1``, resized to each of ``sides``
+    (uint8 (n, s, s, channels) each).
+
+    ``make_canvas`` must depend on i (and fixed state) only, so any chunk can be (re)made on its
+    own; ``jitter`` changes each canvas's colours (``photometric_jitter``, its own random stream
+    (seed, i, 1)).  ``invariant`` (with ``jitter``) changes only what the student sees
+    (``sides[1:]``); the teacher's side (``sides[0]``) keeps the original, so the student learns to
+    answer a colour-shifted image as the teacher answers the original, rather than to copy the
+    teacher's own colour response.
+    """
+    if invariant and not jitter:
+        raise ValueError("invariant=True needs jitter=True (it says which side the jitter reaches)")
+    outs = [np.empty((stop - start, s, s, channels), np.uint8) for s in sides]
+    for j, i in enumerate(range(start, stop)):
+        canvas = make_canvas(i)
+        shifted = photometric_jitter(canvas, np.random.default_rng([seed, i, 1])) if jitter else canvas
+        for side, (out, s) in enumerate(zip(outs, sides)):
+            out[j] = _resize(canvas if invariant and side == 0 else shifted, s)
+    return outs
+
+
 def mosaic_samples(
     images: np.ndarray,
     start: int,
@@ -107,27 +138,16 @@ def mosaic_samples(
     jitter: bool = False,
     invariant: bool = False,
 ) -> list[np.ndarray]:
-    """Samples ``start..stop-1`` as mosaic canvases resized to each of ``sides`` (uint8 (n, s, s, 3) each).
+    """Samples ``start..stop-1`` as mosaic canvases (``canvas_samples``: sides, jitter, invariant).
 
-    Sample i is a function of (seed, i) only, so any chunk can be (re)made on its own; ``jitter``
-    changes each canvas's colours (``photometric_jitter``, its own random stream).  ``invariant``
-    (with ``jitter``) changes only what the student sees (``sides[1:]``); the teacher's side
-    (``sides[0]``) keeps the original, so the student learns to answer a colour-shifted image
-    as the teacher answers the original, rather than to copy the teacher's own colour response.
+    Sample i is a k x k mosaic (k from ``MOSAIC_K``) drawn from the stream (seed, i) only.
     """
-    if invariant and not jitter:
-        raise ValueError("invariant=True needs jitter=True (it says which side the jitter reaches)")
-    n = stop - start
-    outs = [np.empty((n, s, s, images.shape[3]), np.uint8) for s in sides]
-    for j in range(n):
-        rng = np.random.default_rng([seed, start + j])
-        canvas = np.ascontiguousarray(mosaic(images, rng, int(rng.choice(MOSAIC_K))))
-        shifted = canvas
-        if jitter:
-            shifted = photometric_jitter(canvas, np.random.default_rng([seed, start + j, 1]))
-        for side, (out, s) in enumerate(zip(outs, sides)):
-            out[j] = _resize(canvas if invariant and side == 0 else shifted, s)
-    return outs
+
+    def make_canvas(i: int) -> np.ndarray:
+        rng = np.random.default_rng([seed, i])
+        return np.ascontiguousarray(mosaic(images, rng, int(rng.choice(MOSAIC_K))))
+
+    return canvas_samples(make_canvas, start, stop, seed, sides, jitter, invariant, images.shape[3])
 
 
 def sqrt_pool(fmap: torch.Tensor) -> torch.Tensor:
@@ -154,6 +174,7 @@ def distill_loss(student: torch.Tensor, teacher: torch.Tensor, relational: float
 
 __all__ = [
     "OUT_CHANNELS",
+    "canvas_samples",
     "STUDENT_INPUT",
     "DEPTHS",
     "WIDTHS",

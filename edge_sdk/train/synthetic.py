@@ -91,24 +91,31 @@ def dead_leaves(images: np.ndarray, rng: np.random.Generator, side: int = CANVAS
 
 
 def leaves_samples(
-    images: np.ndarray, start: int, stop: int, seed: int, sides=(224, 112), jitter: bool = False
+    images: np.ndarray,
+    start: int,
+    stop: int,
+    seed: int,
+    sides=(224, 112),
+    jitter: bool = False,
+    invariant: bool = False,
 ) -> list[np.ndarray]:
-    """Samples ``start..stop-1`` as dead-leaves canvases resized to each of ``sides``.
+    """Samples ``start..stop-1`` as dead-leaves canvases drawn at ``max(sides)``
+    (``descriptor.canvas_samples``: sides, jitter, invariant).
 
-    Sample i is a function of (seed, i) only (like ``descriptor.mosaic_samples``), so any chunk
-    can be (re)made on its own; ``jitter`` applies ``descriptor.photometric_jitter``.
+    Sample i is drawn from the stream (seed, i, 7) only, like ``descriptor.mosaic_samples``.
     """
-    from .descriptor import _resize, photometric_jitter
+    from .descriptor import canvas_samples
 
-    outs = [np.empty((stop - start, s, s, 3), np.uint8) for s in sides]
-    for j in range(stop - start):
-        rng = np.random.default_rng([seed, start + j, 7])
-        canvas = dead_leaves(images, rng, max(sides))
-        if jitter:
-            canvas = photometric_jitter(canvas, np.random.default_rng([seed, start + j, 1]))
-        for out, s in zip(outs, sides):
-            out[j] = canvas if s == canvas.shape[0] else _resize(canvas, s)
-    return outs
+    side = max(sides)
+    return canvas_samples(
+        lambda i: dead_leaves(images, np.random.default_rng([seed, i, 7]), side),
+        start,
+        stop,
+        seed,
+        sides,
+        jitter,
+        invariant,
+    )
 
 
 __all__ = ["dead_leaves", "leaf_radius", "leaves_samples"]
