@@ -14,7 +14,7 @@ import pytest
 from edge_sdk import Device, load_firmware
 
 FIRMWARE = Path(__file__).resolve().parents[2] / "firmware_images" / "cifar10_nqe_1mb.edgefw"
-MIN_ACCURACY = 0.815  # measured 0.828 at publication (model card), minus about one point
+MIN_ACCURACY = 0.819  # measured 0.829 at publication (model card), minus about one point
 
 
 @pytest.fixture(scope="module")
