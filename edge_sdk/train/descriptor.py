@@ -66,6 +66,8 @@ def descriptor_qnet(widths=WIDTHS, out_channels: int = OUT_CHANNELS, bits: int =
 def _resize(img: np.ndarray, side: int) -> np.ndarray:
     from PIL import Image
 
+    if img.shape[0] == img.shape[1] == side:  # already that size (e.g. a canvas drawn at the teacher's side)
+        return img
     return np.asarray(Image.fromarray(img).resize((side, side), Image.BILINEAR), np.uint8)
 
 
